@@ -1,0 +1,144 @@
+"""The route snapshot: what the control plane gives the gateway (the gateway never reads the store).
+
+A snapshot has a monotonically increasing ``revision``, the ``targets`` (endpoints
+of versions, with their ready replicas) and the ``routes`` (URL keys and the
+policy that picks a target for them). A version URL, ``latest`` and an alias
+are all routes; a version URL simply has one backend.
+
+Wire format (``GET /api/v1/internal/routes?after=REV&wait=SECONDS``)::
+
+    {"revision": 7,
+     "targets": [{"key": "acme/shop/hello/1/web", "state": "Running",
+                  "visibility": "public", "strip_prefix": false,
+                  "replicas": [{"id": "r-1a2b", "address": "127.0.0.1:40123"}]}],
+     "routes": [{"org": "acme", "project": "shop", "deployment": "hello",
+                 "selector": "1", "endpoint": "web",
+                 "backends": [{"name": "v1", "weight": 1, "target": "acme/shop/hello/1/web"}],
+                 "mirrors": [], "sticky": null}]}
+
+``endpoint`` is ``null`` on a route that may leave the endpoint segment out
+(an alias file whose backend deployment has exactly one endpoint).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["ReplicaAddress", "Route", "RouteBackend", "RouteMirror", "RouteSnapshot", "RouteTarget"]
+
+
+@dataclass(frozen=True)
+class ReplicaAddress:
+    id: str
+    address: str  # host:port
+
+
+@dataclass(frozen=True)
+class RouteTarget:
+    key: str  # org/project/deployment/version/endpoint, also the default prefix
+    state: str
+    visibility: str
+    strip_prefix: bool
+    replicas: tuple[ReplicaAddress, ...]
+
+
+@dataclass(frozen=True)
+class RouteBackend:
+    name: str
+    weight: int
+    target: str  # a RouteTarget key
+
+
+@dataclass(frozen=True)
+class RouteMirror:
+    name: str
+    target: str
+
+
+@dataclass(frozen=True)
+class Route:
+    org: str
+    project: str
+    deployment: str
+    selector: str
+    endpoint: str | None
+    backends: tuple[RouteBackend, ...]
+    mirrors: tuple[RouteMirror, ...] = ()
+    sticky: str | None = None
+
+    @property
+    def prefix_header(self) -> str:
+        parts = [self.org, self.project, self.deployment, self.selector]
+        if self.endpoint is not None:
+            parts.append(self.endpoint)
+        return "/".join(parts)
+
+
+@dataclass(frozen=True)
+class RouteSnapshot:
+    revision: int
+    targets: tuple[RouteTarget, ...]
+    routes: tuple[Route, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "revision": self.revision,
+            "targets": [
+                {
+                    "key": t.key,
+                    "state": t.state,
+                    "visibility": t.visibility,
+                    "strip_prefix": t.strip_prefix,
+                    "replicas": [{"id": r.id, "address": r.address} for r in t.replicas],
+                }
+                for t in self.targets
+            ],
+            "routes": [
+                {
+                    "org": r.org,
+                    "project": r.project,
+                    "deployment": r.deployment,
+                    "selector": r.selector,
+                    "endpoint": r.endpoint,
+                    "backends": [
+                        {"name": b.name, "weight": b.weight, "target": b.target} for b in r.backends
+                    ],
+                    "mirrors": [{"name": m.name, "target": m.target} for m in r.mirrors],
+                    "sticky": r.sticky,
+                }
+                for r in self.routes
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RouteSnapshot:
+        return cls(
+            revision=int(data["revision"]),
+            targets=tuple(
+                RouteTarget(
+                    key=t["key"],
+                    state=t["state"],
+                    visibility=t["visibility"],
+                    strip_prefix=bool(t["strip_prefix"]),
+                    replicas=tuple(ReplicaAddress(r["id"], r["address"]) for r in t["replicas"]),
+                )
+                for t in data["targets"]
+            ),
+            routes=tuple(
+                Route(
+                    org=r["org"],
+                    project=r["project"],
+                    deployment=r["deployment"],
+                    selector=r["selector"],
+                    endpoint=r["endpoint"],
+                    backends=tuple(
+                        RouteBackend(b["name"], int(b["weight"]), b["target"])
+                        for b in r["backends"]
+                    ),
+                    mirrors=tuple(RouteMirror(m["name"], m["target"]) for m in r["mirrors"]),
+                    sticky=r.get("sticky"),
+                )
+                for r in data["routes"]
+            ),
+        )
