@@ -1,0 +1,125 @@
+"""The route table: an immutable index of a route snapshot, matched in O(1).
+
+``RouteTable.from_snapshot(snapshot)`` indexes every route by its segment tuple:
+``(org, project, deployment, selector, endpoint)``, and endpoint-less routes (an
+alias whose backends each have exactly one endpoint) by
+``(org, project, deployment, selector)``. ``match(path)`` normalizes the path
+(see ``paths``), then does at most two dict lookups, so its cost does not grow
+with the number of routes. Segments compare whole, so ``/a/b/c/1/web`` never
+matches a request for ``/a/b/c/1/webx``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import final
+
+from waypost.gateway.core.errors import BadRequest
+from waypost.gateway.core.paths import LEADING_SEGMENTS, RequestPath, normalize
+from waypost.model.routes import Route, RouteSnapshot, RouteTarget
+
+__all__ = ["RouteMatch", "RouteTable"]
+
+_NO_TARGETS: Mapping[str, RouteTarget] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMatch:
+    """A request path matched to a route."""
+
+    route: Route
+    #: The prefix as requested, without slashes at the ends: ``acme/shop/hello/latest/web``.
+    prefix: str
+    #: The raw path after the prefix: ``""`` or ``"/..."``.
+    rest: str
+    #: The route's backend and mirror targets by key (a key missing here has no replicas).
+    targets: Mapping[str, RouteTarget]
+
+    def target(self, key: str) -> RouteTarget | None:
+        return self.targets.get(key)
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    route: Route
+    prefix: str
+    targets: Mapping[str, RouteTarget]
+
+
+@final
+class RouteTable:
+    """Routes of one snapshot revision; build a new table to change anything."""
+
+    __slots__ = ("_endpointless", "_routed", "_targets", "revision", "route_count")
+
+    def __init__(
+        self,
+        revision: int,
+        routed: Mapping[tuple[str, ...], _Entry],
+        endpointless: Mapping[tuple[str, ...], _Entry],
+        targets: Mapping[str, RouteTarget],
+    ) -> None:
+        self.revision = revision
+        self._routed = routed
+        self._endpointless = endpointless
+        self._targets = targets
+        self.route_count = len(routed) + len(endpointless)
+
+    @classmethod
+    def empty(cls) -> RouteTable:
+        """The table before the first snapshot: matches nothing, revision -1."""
+        return cls(-1, MappingProxyType({}), MappingProxyType({}), _NO_TARGETS)
+
+    @classmethod
+    def from_snapshot(cls, snapshot: RouteSnapshot) -> RouteTable:
+        targets = {t.key: t for t in snapshot.targets}
+        routed: dict[tuple[str, ...], _Entry] = {}
+        endpointless: dict[tuple[str, ...], _Entry] = {}
+        for route in snapshot.routes:
+            key: tuple[str, ...] = (route.org, route.project, route.deployment, route.selector)
+            index = endpointless
+            if route.endpoint is not None:
+                key += (route.endpoint,)
+                index = routed
+            if key in index:
+                continue  # a snapshot never repeats a route; if it did, the first one wins
+            wanted = [b.target for b in route.backends] + [m.target for m in route.mirrors]
+            route_targets = {k: targets[k] for k in wanted if k in targets}
+            index[key] = _Entry(route, "/".join(key), MappingProxyType(route_targets))
+        return cls(
+            snapshot.revision,
+            MappingProxyType(routed),
+            MappingProxyType(endpointless),
+            MappingProxyType(targets),
+        )
+
+    @property
+    def targets(self) -> Mapping[str, RouteTarget]:
+        return self._targets
+
+    def __len__(self) -> int:
+        return self.route_count
+
+    def match(self, path: str) -> RouteMatch | None:
+        """The route for a raw request path (no query); BadRequest if the path is malformed."""
+        return self.match_normalized(normalize(path))
+
+    def match_normalized(self, path: RequestPath) -> RouteMatch | None:
+        key = path.endpoint_key()
+        if key is not None:
+            entry = self._routed.get(key)
+            if entry is not None:
+                return RouteMatch(
+                    entry.route, entry.prefix, path.rest(LEADING_SEGMENTS), entry.targets
+                )
+        short = path.segments(LEADING_SEGMENTS - 1)
+        if short is not None:
+            entry = self._endpointless.get(short)
+            if entry is not None:
+                rest = path.rest(LEADING_SEGMENTS - 1)
+                return RouteMatch(entry.route, entry.prefix, rest, entry.targets)
+        if path.fifth_problem is not None:
+            raise BadRequest(f"the request path has {path.fifth_problem} in its prefix")
+        return None

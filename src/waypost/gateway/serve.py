@@ -1,0 +1,163 @@
+"""One gateway worker, from bind to drain.
+
+``run_worker(config)`` binds the port (with ``SO_REUSEPORT`` when several workers
+share it), serves at once with an empty table while the route sync fills it in,
+and on SIGTERM or SIGINT drains: it stops accepting, lets requests in flight finish
+for up to ``config.grace`` seconds, closes the upstream pool and returns 0. A worker
+that cannot bind returns ``EXIT_CANNOT_START`` so its supervisor does not retry in a loop.
+The event loop is uvloop's when uvloop is installed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from waypost.gateway.accesslog import AccessLog
+from waypost.gateway.server import ProxyHandler
+from waypost.gateway.sync import RouteSync
+from waypost.gateway.upstream import Upstream
+
+__all__ = ["EXIT_CANNOT_START", "WorkerConfig", "bind_socket", "run_worker", "serve"]
+
+log = logging.getLogger("waypost.gateway")
+
+#: A worker exits with this when it cannot bind; restarting it would not help.
+EXIT_CANNOT_START = 3
+_PARENT_CHECK_SECONDS = 1.0
+_FLUSH_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    host: str
+    port: int
+    control_url: str
+    token_file: Path
+    #: Share the port with sibling workers (pre-fork mode).
+    reuse_port: bool = False
+    #: Seconds requests in flight get to finish after SIGTERM.
+    grace: float = 10.0
+    backlog: int = 1024
+    #: In pre-fork mode, the supervisor's pid: a worker whose parent is gone drains and exits.
+    parent_pid: int | None = None
+
+
+def bind_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """A bound TCP socket for ``host:port`` (IPv4 or IPv6), not yet listening."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+def run_worker(config: WorkerConfig) -> int:
+    """Run one worker to completion on a fresh event loop (uvloop if available)."""
+    return _run(serve(config))
+
+
+def _run(main: Coroutine[Any, Any, int]) -> int:
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    try:
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop is a dependency of uvicorn[standard]
+        loop_factory = None
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(main)
+
+
+async def serve(config: WorkerConfig) -> int:
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    try:
+        sock = bind_socket(config.host, config.port, reuse_port=config.reuse_port)
+    except OSError as exc:
+        log.error("cannot bind %s:%s: %s", config.host, config.port, exc)
+        return EXIT_CANNOT_START
+    upstream = Upstream.create()
+    access_log = AccessLog(sys.stdout)
+    handler = ProxyHandler(upstream, access_log)
+    sync = RouteSync(config.control_url, config.token_file, handler.swap)
+    server = web.Server(handler, handler_cancellation=True, access_log=None)
+    runner = web.ServerRunner(server, shutdown_timeout=config.grace)
+    background: list[asyncio.Task[None]] = []
+    crashed: list[str] = []
+
+    def start(coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(lambda t: _background_done(t, stopping, crashed))
+        background.append(task)
+
+    try:
+        await runner.setup()
+        await web.SockSite(runner, sock, backlog=config.backlog).start()
+        log.info("worker %s serving on http://%s:%s", os.getpid(), config.host, config.port)
+        start(sync.run(), "gateway-route-sync")
+        start(_flush_periodically(access_log), "gateway-access-log")
+        if config.parent_pid is not None:
+            start(_watch_parent(config.parent_pid, stopping), "gateway-parent-watch")
+        await stopping.wait()
+        log.info("worker %s draining (up to %gs)", os.getpid(), config.grace)
+    finally:
+        for task in background:
+            task.cancel()
+        for task in background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await runner.cleanup()
+        await upstream.close()
+        sock.close()
+        access_log.flush()
+    log.info("worker %s stopped", os.getpid())
+    return 1 if crashed else 0
+
+
+def _background_done(task: asyncio.Task[None], stopping: asyncio.Event, crashed: list[str]) -> None:
+    """A background task that ends on its own is a bug: log it and stop the worker."""
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        log.error("worker %s: %s failed; stopping", os.getpid(), task.get_name(), exc_info=exc)
+        crashed.append(task.get_name())
+        stopping.set()
+
+
+async def _flush_periodically(access_log: AccessLog) -> None:
+    while True:
+        await asyncio.sleep(_FLUSH_SECONDS)
+        access_log.flush()
+
+
+async def _watch_parent(parent_pid: int, stopping: asyncio.Event) -> None:
+    """Drain when the supervisor is gone (it was killed without stopping its workers)."""
+    # The kernel offers no event for this that asyncio can await portably; poll cheaply.
+    while os.getppid() == parent_pid:  # noqa: ASYNC110
+        await asyncio.sleep(_PARENT_CHECK_SECONDS)
+    log.warning("worker %s: supervisor %s is gone; draining", os.getpid(), parent_pid)
+    stopping.set()
