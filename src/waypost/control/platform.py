@@ -1,0 +1,138 @@
+"""``waypost up``: the control plane, a gateway and the local runtime, in the foreground.
+
+Runs until SIGINT/SIGTERM, then stops the gateway and every replica it started.
+State lives in the home directory; starting again on the same home brings every
+endpoint back to its desired state (the reconciler places the replicas again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+
+import uvicorn
+
+from waypost.control.api import ControlContext, create_app
+from waypost.control.auth import Principal, TokenCheck, ensure_token_file, hash_token
+from waypost.control.blobs import BundleStore
+from waypost.control.gateway_process import GatewayProcess
+from waypost.control.loop import Reconciler
+from waypost.control.service import ControlService
+from waypost.control.watch import ChangeSignal
+from waypost.runtimes.local import LocalRuntime
+from waypost.settings import Settings
+from waypost.store import Store
+
+__all__ = ["run_platform"]
+
+log = logging.getLogger("waypost")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: ``waypost up`` owns shutdown order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def run_platform(settings: Settings) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        return asyncio.run(_run(settings))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _tokens(settings: Settings, store: Store) -> TokenCheck:
+    tokens = TokenCheck()
+    for name, scope in (("admin", "admin"), ("gateway", "gateway")):
+        token = ensure_token_file(settings.home / f"{name}-token")
+        tokens.allow(token, Principal(name, scope))
+        if store.find_token(hash_token(token)) is None:
+            store.create_token(name=name, token_hash=hash_token(token), scope=scope)
+    return tokens
+
+
+async def _run(settings: Settings) -> int:
+    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    store = await asyncio.to_thread(Store.open, settings.db_url)
+    tokens = await asyncio.to_thread(_tokens, settings, store)
+    runtime = LocalRuntime(settings.runtime_dir, host="127.0.0.1")
+    await runtime.start()
+    changes = ChangeSignal()
+    bundles = BundleStore(settings.bundles_dir)
+    service = ControlService(settings, store, bundles, changes)
+    reconciler = Reconciler(store, runtime, bundles, changes)
+    app = create_app(ControlContext(service, runtime, tokens))
+    server = _Server(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.api_port,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=5,
+        )
+    )
+    gateway = GatewayProcess(
+        host=settings.host,
+        port=settings.gateway_port,
+        control_url=f"http://127.0.0.1:{settings.api_port}",
+        token_file=settings.home / "gateway-token",
+        pidfile=settings.home / "run" / "gateway.pid",
+        log_file=settings.logs_dir / "gateway.log",
+        workers=settings.gateway_workers,
+    )
+    loop = asyncio.get_running_loop()
+
+    def shut_down() -> None:
+        changes.close()  # long-polling gateways get their answer now, not in 25 s
+        server.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, shut_down)
+    gateway.clean_up_previous()
+    reconciling = asyncio.create_task(reconciler.run(), name="reconciler")
+    watching: asyncio.Task[None] | None = None
+    try:
+        serving = asyncio.create_task(server.serve(), name="api")
+        # uvicorn offers a `started` flag, not an event, so poll it (bounded by the bind).
+        while not server.started and not serving.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        if serving.done():
+            with contextlib.suppress(SystemExit):
+                await serving
+            print(f"waypost: could not serve the API on {settings.api_url}", file=sys.stderr)
+            return 1
+        gateway.start()
+        watching = asyncio.create_task(gateway.watch(), name="gateway-watch")
+        _announce(settings)
+        await serving
+        return 0
+    finally:
+        print("waypost: stopping", file=sys.stderr, flush=True)
+        gateway.stop()
+        if watching:
+            watching.cancel()
+        reconciling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reconciling
+        await reconciler.close()
+        await runtime.close()
+        await asyncio.to_thread(store.close)
+
+
+def _announce(settings: Settings) -> None:
+    print(
+        f"waypost is up\n"
+        f"  API      {settings.api_url}/api/v1  (docs: {settings.api_url}/api/v1/docs)\n"
+        f"  gateway  {settings.gateway_url}/ORG/PROJECT/DEPLOYMENT/VERSION/ENDPOINT/\n"
+        f"  home     {settings.home}  (admin token: {settings.admin_token_file})\n"
+        f"  stop     Ctrl-C",
+        flush=True,
+    )

@@ -1,0 +1,207 @@
+"""Use cases of the control plane. The API routes are thin wrappers around these.
+
+The store is synchronous (SQLAlchemy); every call goes through ``_db`` so the
+event loop never blocks on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, ParamSpec, TypeVar
+
+from waypost.control.blobs import BundleStore
+from waypost.control.bundles import config_from_bundle
+from waypost.control.gateways import GatewayRegistry
+from waypost.control.routing import AliasInput, EndpointInput, build_snapshot, ready_addresses
+from waypost.control.watch import ChangeSignal
+from waypost.errors import InvalidSpec, Problem, TooLarge
+from waypost.model.lifecycle import EndpointState, Trigger, transition
+from waypost.model.names import name_problems
+from waypost.model.prefix import UnitKey
+from waypost.model.routes import RouteSnapshot
+from waypost.model.spec import EndpointSpec
+from waypost.settings import Settings
+from waypost.store import EndpointRecord, Store, VersionRecord
+
+__all__ = ["ControlService"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass
+class _SnapshotCache:
+    revision: int = -1
+    snapshot: RouteSnapshot | None = None
+
+
+class ControlService:
+    def __init__(
+        self, settings: Settings, store: Store, bundles: BundleStore, changes: ChangeSignal
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.bundles = bundles
+        self.changes = changes
+        self._snapshot = _SnapshotCache()
+        self._snapshot_lock = asyncio.Lock()
+        self.gateways = GatewayRegistry()
+
+    async def db(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    # -- versions ---------------------------------------------------------------------------
+
+    async def create_version(
+        self,
+        org: str,
+        project: str,
+        deployment: str,
+        data: bytes,
+        *,
+        branch: str | None,
+        actor: str,
+    ) -> VersionRecord:
+        check_names(org=org, project=project, deployment=deployment)
+        if len(data) > self.settings.limits.bundle_bytes:
+            raise TooLarge(
+                f"the bundle is {len(data)} bytes; the limit is {self.settings.limits.bundle_bytes}"
+            )
+        config = await asyncio.to_thread(config_from_bundle, data, deployment=deployment)
+        spec = next((d for d in config.deployments if d.name == deployment), None)
+        if spec is None:
+            declared = ", ".join(d.name for d in config.deployments) or "none"
+            raise InvalidSpec.of(
+                [
+                    Problem(
+                        f"the bundle declares no deployment {deployment!r} (declared: {declared})"
+                    )
+                ]
+            )
+        if not spec.endpoints:
+            raise InvalidSpec.of([Problem(f"deployment {deployment!r} declares no endpoints")])
+        self._check_limits(spec.endpoints)
+        digest, _ = await asyncio.to_thread(self.bundles.save, data)
+        record = await self.db(
+            self.store.create_version,
+            org,
+            project,
+            deployment,
+            branch=branch or spec.branch,
+            bundle_digest=digest,
+            bundle_size=len(data),
+            endpoints=spec.endpoints,
+            actor=actor,
+        )
+        self.changes.notify()
+        return record
+
+    def _check_limits(self, endpoints: tuple[EndpointSpec, ...]) -> None:
+        limits = self.settings.limits
+        problems: list[Problem] = []
+        for spec in endpoints:
+            replicas, name = spec.replicas, spec.name
+            if replicas.min > limits.min_replicas_max:
+                problems.append(
+                    Problem(
+                        f"min replicas {replicas.min} is over this installation's limit "
+                        f"{limits.min_replicas_max}",
+                        field=f"{name}.replicas.min",
+                    )
+                )
+            if replicas.max > limits.max_replicas_max:
+                problems.append(
+                    Problem(
+                        f"max replicas {replicas.max} is over this installation's limit "
+                        f"{limits.max_replicas_max}",
+                        field=f"{name}.replicas.max",
+                    )
+                )
+        if problems:
+            raise InvalidSpec.of(problems)
+
+    # -- endpoint actions -------------------------------------------------------------------
+
+    async def act(self, key: UnitKey, trigger: Trigger, *, actor: str) -> EndpointRecord:
+        """A user action (stop, start, restart): refused with 409 when it does not fit."""
+        record = await self.db(self.store.get_endpoint, key)
+        new_state = transition(record.state, trigger)
+        desired: Literal["running", "stopped"] = "stopped" if trigger is Trigger.STOP else "running"
+        # The compare-and-set comes first: if another change won, nothing is altered.
+        await self.db(
+            self.store.record_transition,
+            key,
+            new_state,
+            reason=f"{trigger.value} asked by {actor}",
+            actor=actor,
+            expect=record.state,
+        )
+        updated = await self.db(self.store.set_desired, key, desired)
+        self.changes.notify()
+        return updated
+
+    # -- routes for gateways ----------------------------------------------------------------
+
+    async def snapshot(self) -> RouteSnapshot:
+        async with self._snapshot_lock:
+            revision = await self.db(self.store.route_revision)
+            cached = self._snapshot
+            if cached.snapshot is not None and cached.revision == revision:
+                return cached.snapshot
+            endpoints, aliases, revision = await self.db(self._read_routing)
+            snapshot = build_snapshot(revision, endpoints, aliases)
+            self._snapshot = _SnapshotCache(revision, snapshot)
+            return snapshot
+
+    def _read_routing(self) -> tuple[list[EndpointInput], list[AliasInput], int]:
+        revision = self.store.route_revision()
+        endpoints = [
+            EndpointInput(
+                org=ep.key.org,
+                project=ep.key.project,
+                deployment=ep.key.deployment,
+                version=ep.key.version,
+                name=ep.key.endpoint,
+                state=ep.state,
+                ever_ready=ep.ever_ready,
+                visibility=ep.spec.visibility,
+                strip_prefix=ep.spec.strip_prefix,
+                ready=ready_addresses((r.replica_id, r.phase, r.address) for r in ep.replicas)
+                if ep.state is EndpointState.RUNNING
+                else (),
+            )
+            for ep in self.store.list_endpoints()
+        ]
+        aliases: list[AliasInput] = []
+        for project in self.store.list_projects():
+            aliases.extend(
+                AliasInput(a.org, a.project, a.deployment, a.name, a.policy)
+                for a in self.store.list_aliases(project.org, project.name)
+            )
+        return endpoints, aliases, revision
+
+    async def wait_for_routes(self, after: int, wait: float) -> RouteSnapshot | None:
+        """The snapshot once its revision is past ``after``; None if ``wait`` seconds pass first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(0.0, min(wait, 60.0))
+        while True:
+            revision = await self.db(self.store.route_revision)
+            if revision > after:
+                return await self.snapshot()
+            remaining = deadline - loop.time()
+            if remaining <= 0 or self.changes.closed:
+                return None
+            # Writes in this process notify at once; the short timeout catches any other writer.
+            await self.changes.wait(min(remaining, 0.5))
+
+
+def check_names(**names: str) -> None:
+    problems = [
+        Problem(message, field=what)
+        for what, value in names.items()
+        for message in name_problems(value, f"{what} name")
+    ]
+    if problems:
+        raise InvalidSpec.of(problems)

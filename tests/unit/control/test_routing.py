@@ -1,0 +1,86 @@
+"""build_snapshot(): version routes, `latest`, aliases and Modelbit alias files."""
+
+from __future__ import annotations
+
+from waypost.control.routing import AliasInput, EndpointInput, build_snapshot, latest_versions
+from waypost.model.lifecycle import EndpointState
+from waypost.model.policy import AliasPolicy, Backend, Mirror, Target
+from waypost.model.routes import ReplicaAddress, RouteSnapshot
+
+S = EndpointState
+
+
+def ep(
+    deployment: str, version: int, name: str = "web", *, state: S = S.RUNNING, ever: bool = True
+) -> EndpointInput:
+    ready = (
+        (ReplicaAddress(f"r-{version}", f"127.0.0.1:{4000 + version}"),)
+        if state is S.RUNNING
+        else ()
+    )
+    return EndpointInput(
+        "acme", "shop", deployment, version, name, state, ever, "public", False, ready
+    )
+
+
+def routes_by_url(snapshot: RouteSnapshot) -> dict[str, list[tuple[str, int, str]]]:
+    return {
+        r.prefix_header: [(b.name, b.weight, b.target) for b in r.backends] for r in snapshot.routes
+    }
+
+
+def test_every_version_has_its_route_and_latest_is_highest_ever_running() -> None:
+    endpoints = [ep("hello", 1), ep("hello", 2), ep("hello", 3, state=S.BUILDING, ever=False)]
+    snapshot = build_snapshot(7, endpoints)
+    routes = routes_by_url(snapshot)
+    assert routes["acme/shop/hello/1/web"] == [("v1", 1, "acme/shop/hello/1/web")]
+    assert routes["acme/shop/hello/3/web"] == [("v3", 1, "acme/shop/hello/3/web")]
+    assert routes["acme/shop/hello/latest/web"] == [("v2", 1, "acme/shop/hello/2/web")]
+    assert snapshot.revision == 7
+    targets = {t.key: t for t in snapshot.targets}
+    assert targets["acme/shop/hello/3/web"].replicas == ()
+    assert targets["acme/shop/hello/2/web"].replicas[0].address == "127.0.0.1:4002"
+
+
+def test_no_latest_until_a_version_has_run() -> None:
+    snapshot = build_snapshot(1, [ep("hello", 1, state=S.BUILDING, ever=False)])
+    assert "acme/shop/hello/latest/web" not in routes_by_url(snapshot)
+    assert latest_versions([ep("hello", 1, ever=False)]) == {}
+
+
+def test_alias_on_a_deployment_with_split_and_mirror() -> None:
+    policy = AliasPolicy(
+        backends=(Backend("a", Target(None, 1), 9), Backend("b", Target(None, "latest"), 1)),
+        mirrors=(Mirror("shadow", Target("candidate", "latest")),),
+    )
+    endpoints = [ep("hello", 1), ep("hello", 2), ep("candidate", 1)]
+    snapshot = build_snapshot(3, endpoints, [AliasInput("acme", "shop", "hello", "prod", policy)])
+    route = next(r for r in snapshot.routes if r.prefix_header == "acme/shop/hello/prod/web")
+    assert [(b.name, b.weight, b.target) for b in route.backends] == [
+        ("a", 9, "acme/shop/hello/1/web"),
+        ("b", 1, "acme/shop/hello/2/web"),
+    ]
+    assert [(m.name, m.target) for m in route.mirrors] == [("shadow", "acme/shop/candidate/1/web")]
+
+
+def test_modelbit_alias_file_takes_the_deployment_place_and_may_omit_endpoint() -> None:
+    policy = AliasPolicy(backends=(Backend("split_1", Target("hello", 2), 1),))
+    snapshot = build_snapshot(
+        1, [ep("hello", 2)], [AliasInput("acme", "shop", None, "example_alias", policy)]
+    )
+    routes = routes_by_url(snapshot)
+    assert routes["acme/shop/example_alias/latest/web"] == [("split_1", 1, "acme/shop/hello/2/web")]
+    assert routes["acme/shop/example_alias/latest"] == [("split_1", 1, "acme/shop/hello/2/web")]
+
+
+def test_alias_to_missing_version_yields_no_route() -> None:
+    policy = AliasPolicy(backends=(Backend("x", Target(None, 9), 1),))
+    snapshot = build_snapshot(
+        1, [ep("hello", 1)], [AliasInput("acme", "shop", "hello", "prod", policy)]
+    )
+    assert not any(r.selector == "prod" for r in snapshot.routes)
+
+
+def test_snapshot_json_round_trip() -> None:
+    snapshot = build_snapshot(5, [ep("hello", 1), ep("hello", 2, "api")])
+    assert RouteSnapshot.from_json(snapshot.to_json()) == snapshot
