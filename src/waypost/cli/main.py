@@ -1,0 +1,283 @@
+"""``waypost``: the command line. Thin: parse arguments, call the API over HTTP, render.
+
+Exit codes: 0 done, 1 refused or failed (bad input, an endpoint that did not come
+up), 2 the API could not be reached or the command line itself is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.text import Text
+
+from waypost.cli.client import ApiClient, ApiUnreachable, Connection
+from waypost.cli.deploy import deploy_folder, split_project
+from waypost.cli.render import endpoints_table, err, out, print_error, print_json, state_text
+from waypost.config import load_folder
+from waypost.errors import InvalidSpec, Problem, WaypostError
+from waypost.model.prefix import UnitKey
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="waypost",
+    help="Versioned, auto-scaling REST endpoints for models and small web apps.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+ProjectOption = Annotated[
+    str | None,
+    typer.Option("--project", "-p", help="ORG/PROJECT (default: `project:` of ./waypost.yaml)."),
+]
+
+
+@contextmanager
+def _client() -> Iterator[ApiClient]:
+    client = ApiClient(Connection.from_environ(os.environ))
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _run(action: Callable[[], int | None]) -> None:
+    """Run a command body, turning waypost errors into a message and an exit code."""
+    try:
+        code = action() or 0
+    except ApiUnreachable as exc:
+        print_error(exc)
+        raise typer.Exit(2) from None
+    except WaypostError as exc:
+        print_error(exc)
+        raise typer.Exit(1) from None
+    except TimeoutError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)
+
+
+def _default_project(given: str | None) -> str | None:
+    """``--project``, else the ``project:`` of ./waypost.yaml if it is readable."""
+    if given:
+        return given
+    try:
+        return load_folder(Path.cwd()).project
+    except WaypostError:
+        return None
+
+
+def _need_project(given: str | None) -> tuple[str, str]:
+    project = _default_project(given)
+    if project is None:
+        raise InvalidSpec.of(
+            [Problem("no project: pass --project ORG/PROJECT or run where a waypost.yaml is")]
+        )
+    return split_project(project)
+
+
+@app.command()
+def up(
+    home: Annotated[
+        Path | None, typer.Option(help="State folder (default $WAYPOST_HOME or ~/.waypost).")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address the API and gateway bind.")] = "127.0.0.1",
+    gateway_port: Annotated[int, typer.Option(help="Port for traffic.")] = 8080,
+    api_port: Annotated[int, typer.Option(help="Port for the API and console.")] = 8081,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="SQLAlchemy URL (default: SQLite in the home; $WAYPOST_DATABASE_URL)."),
+    ] = None,
+    gateway_workers: Annotated[int, typer.Option(min=1, help="Gateway processes.")] = 1,
+) -> None:
+    """Run the control plane, the gateway and the local runtime until Ctrl-C."""
+    from waypost.control.platform import run_platform
+    from waypost.settings import Settings
+
+    settings = Settings.from_environ(
+        os.environ,
+        home=home,
+        host=host,
+        gateway_port=gateway_port,
+        api_port=api_port,
+        database_url=database_url,
+        gateway_workers=gateway_workers,
+    )
+    raise typer.Exit(run_platform(settings))
+
+
+@app.command()
+def deploy(
+    path: Annotated[Path, typer.Argument(help="The project folder.")] = Path("."),
+    deployment: Annotated[
+        str | None, typer.Option("--deployment", "-d", help="Deployment name.")
+    ] = None,
+    project: ProjectOption = None,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Return once uploaded.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for Running.")] = 900.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Bundle PATH, create the next version, and wait until its endpoints run."""
+
+    def action() -> int:
+        with _client() as client:
+            outcomes = deploy_folder(
+                client,
+                path,
+                project=project or _project_from_folder(path),
+                deployment=deployment,
+                wait=not no_wait,
+                timeout=timeout,
+                show_progress=not as_json and sys.stderr.isatty(),
+            )
+            failed = [o for o in outcomes if not no_wait and not o.ok]
+            if as_json:
+                data = [o.to_json() for o in outcomes]
+                print_json(data[0] if len(data) == 1 else data)
+            else:
+                for outcome in outcomes:
+                    _print_outcome(outcome.to_json())
+            for outcome in failed:
+                _explain_failure(client, outcome.project, outcome.deployment, outcome.version)
+            return 1 if failed else 0
+
+    _run(action)
+
+
+def _project_from_folder(path: Path) -> str | None:
+    try:
+        return load_folder(path).project
+    except WaypostError:
+        return None  # deploy_folder reports the problems with their positions
+
+
+def _print_outcome(outcome: dict[str, Any]) -> None:
+    out.print(
+        f"[bold]{outcome['project']}/{outcome['deployment']}[/] version {outcome['version']}",
+        highlight=False,
+    )
+    for ep in outcome["endpoints"]:
+        line = Text.assemble(f"  {ep['name']:<16} ", state_text(ep["state"]), f"  {ep['url']}")
+        out.print(line, highlight=False)
+
+
+def _explain_failure(client: ApiClient, project: str, deployment: str, version: int) -> None:
+    found = client.get(f"/projects/{project}/deployments/{deployment}/versions/{version}")
+    for ep in found["endpoints"]:
+        if ep["state"] in ("Running", "Sleeping"):
+            continue
+        err.print(f"[bold red]{ep['key']} is {ep['state']}[/]: {ep['reason']}", highlight=False)
+        logs = client.get(f"/endpoints/{ep['key']}/logs", tail=20)
+        if logs["text"].strip():
+            err.print("[dim]last lines of its log:[/]")
+            err.print(logs["text"].rstrip(), markup=False, highlight=False)
+
+
+@app.command()
+def status(project: ProjectOption = None, as_json: JsonFlag = False) -> None:
+    """Every endpoint of every version: state, replicas, URL."""
+
+    def action() -> None:
+        chosen = _default_project(project)
+        if chosen is not None:
+            split_project(chosen)
+        with _client() as client:
+            endpoints = client.get("/endpoints", project=chosen)
+        if as_json:
+            print_json({"endpoints": endpoints})
+        elif not endpoints:
+            out.print("no endpoints yet: `waypost deploy PATH` creates one")
+        else:
+            out.print(endpoints_table(endpoints))
+
+    _run(action)
+
+
+@app.command()
+def logs(
+    endpoint: Annotated[str, typer.Argument(help="DEPLOYMENT/VERSION/ENDPOINT")],
+    project: ProjectOption = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing.")] = False,
+    tail: Annotated[int, typer.Option(help="Lines to start with.")] = 200,
+    as_json: JsonFlag = False,
+) -> None:
+    """Print the output of an endpoint's replicas."""
+
+    def action() -> None:
+        key = _unit_key(endpoint, project)
+        with _client() as client:
+            chunk = client.get(f"/endpoints/{key.id}/logs", tail=tail)
+            if as_json and not follow:
+                print_json(chunk)
+                return
+            sys.stdout.write(chunk["text"])
+            sys.stdout.flush()
+            while follow:
+                time.sleep(0.5)
+                chunk = client.get(f"/endpoints/{key.id}/logs", offset=chunk["offset"])
+                sys.stdout.write(chunk["text"])
+                sys.stdout.flush()
+
+    _run(action)
+
+
+def _unit_key(text: str, project: str | None) -> UnitKey:
+    parts = text.strip("/").split("/")
+    if len(parts) != 3 or not parts[1].isdigit():
+        raise InvalidSpec.of(
+            [Problem(f"not DEPLOYMENT/VERSION/ENDPOINT: {text!r}", field="ENDPOINT")]
+        )
+    org, name = _need_project(project)
+    return UnitKey(org, name, parts[0], int(parts[1]), parts[2])
+
+
+@app.command()
+def validate(
+    path: Annotated[Path, typer.Argument(help="The project folder.")] = Path("."),
+    deployment: Annotated[str | None, typer.Option("--deployment", "-d")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Check waypost.yaml, valohai.yaml and endpoints/*.yaml; print every problem."""
+    try:
+        config = load_folder(path, deployment_name=deployment)
+    except InvalidSpec as exc:
+        if as_json:
+            print_json(exc.to_json())
+        else:
+            for problem in exc.problems or (Problem(exc.message),):
+                err.print(str(problem), markup=False, highlight=False)
+            err.print(f"[bold red]{len(exc.problems) or 1} problem(s)[/]")
+        raise typer.Exit(1) from None
+    summary = {
+        "project": config.project,
+        "files": list(config.sources),
+        "deployments": [
+            {"name": d.name, "endpoints": [e.name for e in d.endpoints]} for d in config.deployments
+        ],
+        "aliases": [a.name for a in config.aliases],
+    }
+    if as_json:
+        print_json(summary)
+        return
+    out.print(f"[green]valid[/]: {', '.join(config.sources)}", highlight=False)
+    for d in config.deployments:
+        out.print(f"  deployment {d.name}: endpoints {', '.join(e.name for e in d.endpoints)}")
+    for alias in config.aliases:
+        out.print(f"  alias {alias.name}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
