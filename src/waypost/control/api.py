@@ -25,6 +25,7 @@ from waypost.control.service import ControlService, check_names
 from waypost.errors import InvalidSpec, NotFound, Problem, TooLarge, WaypostError
 from waypost.model.lifecycle import EndpointState, Trigger
 from waypost.model.prefix import UnitKey
+from waypost.model.report import GatewayReport
 from waypost.runtimes.base import Runtime
 
 __all__ = ["ControlContext", "create_app"]
@@ -101,6 +102,16 @@ def _meta_routes(router: APIRouter, ctx: ControlContext) -> None:
         if snapshot is None:
             return Response(status_code=204)
         return snapshot.to_json()
+
+    @router.post("/internal/report", tags=["gateway"], status_code=204, response_model=None)
+    async def report(body: dict[str, Any]) -> Response:
+        """A gateway's traffic for the last interval (see waypost.model.report)."""
+        try:
+            parsed = GatewayReport.from_json(body)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidSpec.of([Problem(f"not a gateway report: {exc}", field="body")]) from exc
+        service.traffic.add(parsed, time.time())
+        return Response(status_code=204)
 
     @router.get("/internal/gateways", tags=["gateway"])
     async def gateways() -> dict[str, Any]:

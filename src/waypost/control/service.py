@@ -15,6 +15,7 @@ from waypost.control.blobs import BundleStore
 from waypost.control.bundles import config_from_bundle
 from waypost.control.gateways import GatewayRegistry
 from waypost.control.routing import AliasInput, EndpointInput, build_snapshot, ready_addresses
+from waypost.control.traffic import TrafficBook
 from waypost.control.watch import ChangeSignal
 from waypost.errors import InvalidSpec, Problem, TooLarge
 from waypost.model.lifecycle import EndpointState, Trigger, transition
@@ -48,6 +49,7 @@ class ControlService:
         self._snapshot = _SnapshotCache()
         self._snapshot_lock = asyncio.Lock()
         self.gateways = GatewayRegistry()
+        self.traffic = TrafficBook()
 
     async def db(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         return await asyncio.to_thread(fn, *args, **kwargs)

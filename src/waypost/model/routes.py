@@ -14,10 +14,15 @@ Wire format (``GET /api/v1/internal/routes?after=REV&wait=SECONDS``)::
      "routes": [{"org": "acme", "project": "shop", "deployment": "hello",
                  "selector": "1", "endpoint": "web",
                  "backends": [{"name": "v1", "weight": 1, "target": "acme/shop/hello/1/web"}],
-                 "mirrors": [], "sticky": null}]}
+                 "mirrors": [], "sticky": null}],
+     "log_sinks": [{"project": "acme/shop", "url": "http://127.0.0.1:9000/logs"}]}
 
-``endpoint`` is ``null`` on a route that may leave the endpoint segment out
-(an alias file whose backend deployment has exactly one endpoint).
+``log_sinks`` are the logging endpoints each project configured: the gateway sends
+them the JSON request-log lines of that project's traffic (Modelbit's "logs sent to
+your logging endpoints", where backend names appear).
+
+``endpoint`` is ``null`` on a route that may leave the endpoint segment out (an
+alias file whose backend deployment has exactly one endpoint).
 """
 
 from __future__ import annotations
@@ -25,7 +30,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ReplicaAddress", "Route", "RouteBackend", "RouteMirror", "RouteSnapshot", "RouteTarget"]
+__all__ = [
+    "LogSink",
+    "ReplicaAddress",
+    "Route",
+    "RouteBackend",
+    "RouteMirror",
+    "RouteSnapshot",
+    "RouteTarget",
+]
 
 
 @dataclass(frozen=True)
@@ -76,10 +89,17 @@ class Route:
 
 
 @dataclass(frozen=True)
+class LogSink:
+    project: str  # org/project whose request logs go to ``url``
+    url: str
+
+
+@dataclass(frozen=True)
 class RouteSnapshot:
     revision: int
     targets: tuple[RouteTarget, ...]
     routes: tuple[Route, ...]
+    log_sinks: tuple[LogSink, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -109,6 +129,7 @@ class RouteSnapshot:
                 }
                 for r in self.routes
             ],
+            "log_sinks": [{"project": k.project, "url": k.url} for k in self.log_sinks],
         }
 
     @classmethod
@@ -141,4 +162,5 @@ class RouteSnapshot:
                 )
                 for r in data["routes"]
             ),
+            log_sinks=tuple(LogSink(k["project"], k["url"]) for k in data.get("log_sinks", ())),
         )

@@ -188,3 +188,20 @@ async def test_routes_long_poll_and_gateway_reports(api: httpx.AsyncClient) -> N
 async def test_openapi_is_served(api: httpx.AsyncClient) -> None:
     spec = (await api.get("/api/v1/openapi.json")).json()
     assert "/api/v1/projects/{org}/{project}/deployments/{deployment}/versions" in spec["paths"]
+
+
+async def test_gateway_reports_are_taken_and_bad_ones_refused(api: httpx.AsyncClient) -> None:
+    body = {
+        "gateway": "gw",
+        "at": 1.0,
+        "interval": 1.0,
+        "targets": [
+            {"key": "a/b/c/1/web", "in_flight": 2, "requests": 3, "errors": 0, "latency_ms_sum": 1}
+        ],
+        "backends": [],
+        "waiting": [],
+    }
+    assert (await api.post("/api/v1/internal/report", json=body, headers=AUTH)).status_code == 204
+    bad = await api.post("/api/v1/internal/report", json={"gateway": "gw"}, headers=AUTH)
+    assert bad.status_code == 422
+    assert "not a gateway report" in bad.json()["message"]
