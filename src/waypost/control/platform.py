@@ -42,6 +42,7 @@ class _Server(uvicorn.Server):
 
 def run_platform(settings: Settings) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations are not news
     try:
         return asyncio.run(_run(settings))
     except KeyboardInterrupt:
