@@ -87,6 +87,16 @@ class ApiClient:
     def put(self, path: str, body: Mapping[str, Any] | None = None) -> Any:
         return self._request("PUT", path, json=body)
 
+    def post(self, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        return self._request("POST", path, json=body)
+
+    def patch(self, path: str, body: Mapping[str, Any]) -> Any:
+        return self._request("PATCH", path, json=body)
+
+    def delete(self, path: str, **params: Any) -> Any:
+        query = {k: v for k, v in params.items() if v is not None}
+        return self._request("DELETE", path, params=query)
+
     def upload_bundle(self, path: str, bundle: bytes, fields: Mapping[str, str]) -> Any:
         files = {"bundle": ("bundle.tar.gz", bundle, "application/gzip")}
         return self._request("POST", path, files=files, data=dict(fields))

@@ -9,17 +9,24 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.text import Text
 
-from waypost.cli.client import ApiClient, ApiUnreachable, Connection
+from waypost.cli.client import ApiClient
+from waypost.cli.common import (
+    JsonFlag,
+    ProjectOption,
+    api_client,
+    default_project,
+    need_project,
+    run_command,
+)
 from waypost.cli.deploy import deploy_folder, split_project
-from waypost.cli.render import endpoints_table, err, out, print_error, print_json, state_text
+from waypost.cli.render import endpoints_table, err, out, print_json, state_text
+from waypost.cli.tokens import tokens_app
 from waypost.config import load_folder
 from waypost.errors import InvalidSpec, Problem, WaypostError
 from waypost.model.prefix import UnitKey
@@ -33,56 +40,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-ProjectOption = Annotated[
-    str | None,
-    typer.Option("--project", "-p", help="ORG/PROJECT (default: `project:` of ./waypost.yaml)."),
-]
-
-
-@contextmanager
-def _client() -> Iterator[ApiClient]:
-    client = ApiClient(Connection.from_environ(os.environ))
-    try:
-        yield client
-    finally:
-        client.close()
-
-
-def _run(action: Callable[[], int | None]) -> None:
-    """Run a command body, turning waypost errors into a message and an exit code."""
-    try:
-        code = action() or 0
-    except ApiUnreachable as exc:
-        print_error(exc)
-        raise typer.Exit(2) from None
-    except WaypostError as exc:
-        print_error(exc)
-        raise typer.Exit(1) from None
-    except TimeoutError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(1) from None
-    raise typer.Exit(code)
-
-
-def _default_project(given: str | None) -> str | None:
-    """``--project``, else the ``project:`` of ./waypost.yaml if it is readable."""
-    if given:
-        return given
-    try:
-        return load_folder(Path.cwd()).project
-    except WaypostError:
-        return None
-
-
-def _need_project(given: str | None) -> tuple[str, str]:
-    project = _default_project(given)
-    if project is None:
-        raise InvalidSpec.of(
-            [Problem("no project: pass --project ORG/PROJECT or run where a waypost.yaml is")]
-        )
-    return split_project(project)
+app.add_typer(tokens_app, name="tokens")
 
 
 @app.command()
@@ -129,7 +87,7 @@ def deploy(
     """Bundle PATH, create the next version, and wait until its endpoints run."""
 
     def action() -> int:
-        with _client() as client:
+        with api_client() as client:
             outcomes = deploy_folder(
                 client,
                 path,
@@ -150,7 +108,7 @@ def deploy(
                 _explain_failure(client, outcome.project, outcome.deployment, outcome.version)
             return 1 if failed else 0
 
-    _run(action)
+    run_command(action)
 
 
 def _project_from_folder(path: Path) -> str | None:
@@ -187,10 +145,10 @@ def status(project: ProjectOption = None, as_json: JsonFlag = False) -> None:
     """Every endpoint of every version: state, replicas, URL."""
 
     def action() -> None:
-        chosen = _default_project(project)
+        chosen = default_project(project)
         if chosen is not None:
             split_project(chosen)
-        with _client() as client:
+        with api_client() as client:
             endpoints = client.get("/endpoints", project=chosen)
         if as_json:
             print_json({"endpoints": endpoints})
@@ -199,7 +157,7 @@ def status(project: ProjectOption = None, as_json: JsonFlag = False) -> None:
         else:
             out.print(endpoints_table(endpoints))
 
-    _run(action)
+    run_command(action)
 
 
 @app.command()
@@ -214,7 +172,7 @@ def logs(
 
     def action() -> None:
         key = _unit_key(endpoint, project)
-        with _client() as client:
+        with api_client() as client:
             chunk = client.get(f"/endpoints/{key.id}/logs", tail=tail)
             if as_json and not follow:
                 print_json(chunk)
@@ -227,7 +185,7 @@ def logs(
                 sys.stdout.write(chunk["text"])
                 sys.stdout.flush()
 
-    _run(action)
+    run_command(action)
 
 
 def _unit_key(text: str, project: str | None) -> UnitKey:
@@ -236,7 +194,7 @@ def _unit_key(text: str, project: str | None) -> UnitKey:
         raise InvalidSpec.of(
             [Problem(f"not DEPLOYMENT/VERSION/ENDPOINT: {text!r}", field="ENDPOINT")]
         )
-    org, name = _need_project(project)
+    org, name = need_project(project)
     return UnitKey(org, name, parts[0], int(parts[1]), parts[2])
 
 

@@ -9,49 +9,27 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, File, Form, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from waypost import __version__
 from waypost.control import views
-from waypost.control.auth import Principal, TokenCheck
+from waypost.control.api_tokens import token_routes
+from waypost.control.context import Caller, ControlContext, principal
 from waypost.control.routing import EndpointInput, latest_versions
-from waypost.control.service import ControlService, check_names
+from waypost.control.service import check_names
 from waypost.errors import InvalidSpec, NotFound, Problem, TooLarge, WaypostError
 from waypost.model.lifecycle import EndpointState, Trigger
 from waypost.model.prefix import UnitKey
 from waypost.model.report import GatewayReport
-from waypost.runtimes.base import Runtime
 
 __all__ = ["ControlContext", "create_app"]
 
 log = logging.getLogger("waypost.api")
-
-
-@dataclass(frozen=True)
-class ControlContext:
-    service: ControlService
-    runtime: Runtime
-    tokens: TokenCheck
-
-    @property
-    def gateway_url(self) -> str:
-        return self.service.settings.gateway_url
-
-
-def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    """Who is calling: every route under /api/v1 but health needs a valid token."""
-    ctx: ControlContext = request.app.state.ctx
-    return ctx.tokens(authorization)
-
-
-#: A route parameter that names the caller (FastAPI caches the dependency per request).
-Caller = Annotated[Principal, Depends(principal)]
 
 
 def create_app(ctx: ControlContext) -> FastAPI:
@@ -73,6 +51,7 @@ def create_app(ctx: ControlContext) -> FastAPI:
     _meta_routes(router, ctx)
     _version_routes(router, ctx)
     _endpoint_routes(router, ctx)
+    token_routes(router, ctx)
     app.include_router(router)
     return app
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from waypost.control.api import ControlContext, create_app
-from waypost.control.auth import Principal, TokenCheck, ensure_token_file, hash_token
+from waypost.control.auth import TokenCheck, ensure_token_file, hash_token
 from waypost.control.blobs import BundleStore
 from waypost.control.gateway_process import GatewayProcess
 from waypost.control.loop import Reconciler
@@ -50,13 +50,12 @@ def run_platform(settings: Settings) -> int:
 
 
 def _tokens(settings: Settings, store: Store) -> TokenCheck:
-    tokens = TokenCheck()
+    """The admin and gateway tokens live in files in the home and, hashed, in the store."""
     for name, scope in (("admin", "admin"), ("gateway", "gateway")):
         token = ensure_token_file(settings.home / f"{name}-token")
-        tokens.allow(token, Principal(name, scope))
         if store.find_token(hash_token(token)) is None:
             store.create_token(name=name, token_hash=hash_token(token), scope=scope)
-    return tokens
+    return TokenCheck(store.find_token)
 
 
 async def _run(settings: Settings) -> int:
