@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -42,7 +43,8 @@ def print_json(value: Any) -> None:
 
 
 def print_error(error: WaypostError) -> None:
-    err.print(f"[bold red]error:[/] {error.message}", highlight=False, markup=True)
+    # The message is text, not markup: "[/ENDPOINT]" in it must not be read as a closing tag.
+    err.print(f"[bold red]error:[/] {escape(error.message)}", highlight=False, markup=True)
     if len(error.problems) > 1 or (error.problems and str(error.problems[0]) != error.message):
         for problem in error.problems:
             err.print(f"  - {problem}", highlight=False, markup=False)
@@ -59,6 +61,7 @@ def endpoints_table(endpoints: Iterable[Mapping[str, Any]]) -> Table:
             state_text(ep["state"]),
             f"{replicas['ready']}/{replicas['desired']}",
             ep["url"],
-            Text(ep.get("reason") or "", style="dim"),
+            # A reason may carry a log tail: the first line says what happened.
+            Text((ep.get("reason") or "").partition("\n")[0], style="dim"),
         )
     return table

@@ -3,7 +3,8 @@
 Every endpoint of every version gets its version route; ``latest`` points at the
 highest version of a deployment that has ever been Running (so a new version
 that is still building, or failed, never takes ``latest`` traffic); aliases
-become routes with their backends and mirrors resolved to concrete targets.
+become routes with their backends and mirrors resolved to concrete targets. Each
+project's log sinks ride along, as the gateway never reads the store.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from waypost.model.lifecycle import EndpointState
 from waypost.model.policy import AliasPolicy, Target
 from waypost.model.routes import (
+    LogSink,
     ReplicaAddress,
     Route,
     RouteBackend,
@@ -78,7 +80,10 @@ def latest_versions(endpoints: Iterable[EndpointInput]) -> dict[tuple[str, str, 
 
 
 def build_snapshot(
-    revision: int, endpoints: Sequence[EndpointInput], aliases: Sequence[AliasInput] = ()
+    revision: int,
+    endpoints: Sequence[EndpointInput],
+    aliases: Sequence[AliasInput] = (),
+    log_sinks: Sequence[LogSink] = (),
 ) -> RouteSnapshot:
     targets = tuple(
         RouteTarget(ep.key, ep.state.value, ep.visibility, ep.strip_prefix, ep.ready)
@@ -96,7 +101,7 @@ def build_snapshot(
     latest = latest_versions(endpoints)
     for alias in aliases:
         routes.extend(_alias_routes(alias, by_version, latest))
-    return RouteSnapshot(revision, targets, tuple(routes))
+    return RouteSnapshot(revision, targets, tuple(routes), tuple(log_sinks))
 
 
 def _single(ep: EndpointInput, selector: str) -> Route:

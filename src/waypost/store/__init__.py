@@ -1,4 +1,5 @@
-"""The store: projects, deployments, versions, endpoints, replicas, events, aliases, tokens.
+"""The store: projects, deployments, versions, endpoints, replicas, events, aliases,
+log sinks, tokens.
 
 The only package that imports SQLAlchemy; it hands out frozen records
 (``records``), never ORM objects. SQLite (a file, in WAL mode) by default,

@@ -8,13 +8,14 @@ history of an alias can be read back (and a bad change undone by hand).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from waypost.errors import Conflict, NotFound
+from waypost.errors import Conflict, InvalidSpec, NotFound, Problem
 from waypost.model.policy import AliasPolicy
 from waypost.store.base import (
     StoreBase,
@@ -47,37 +48,45 @@ class AliasesMixin(StoreBase):
         Creates the project if it does not exist yet. Setting the policy an alias
         already has changes nothing: no event, no new route revision.
         """
-        new = as_json(policy.to_json(), f"the policy of alias {name!r}")
+        [(record, _)] = self.set_aliases(org, project, [(deployment, name, policy)], actor=actor)
+        return record
+
+    def set_aliases(
+        self,
+        org: str,
+        project: str,
+        aliases: Sequence[tuple[str | None, str, AliasPolicy]],
+        *,
+        actor: str,
+    ) -> list[tuple[AliasRecord, bool]]:
+        """Create or replace several aliases of one project in one transaction: all or none.
+
+        ``aliases`` are ``(deployment, name, policy)``; the answer is, in the same order,
+        each alias as stored and whether this call changed it. The route revision moves
+        once, and only if something changed.
+        """
+        policies = [
+            (deployment, name, as_json(policy.to_json(), f"the policy of alias {name!r}"))
+            for deployment, name, policy in aliases
+        ]
+        keys = [_sort_key(p) for p in policies]
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        if twice:
+            named = ", ".join(f"{d or '-'}/{n}" for d, n in twice)
+            raise InvalidSpec.of([Problem(f"aliases given more than once: {named}")])
         with self._write() as session:
             now = self._now()
             pid = ensure_project(session, org, project, now)
-            where = _alias_where(pid, deployment, name)
-            row = _locked(session, where)
-            values = {"project_id": pid, "deployment": deployment or "", "name": name}
-            old: dict[str, Any] | None = None
-            created = row is None and insert_if_missing(
-                session, Alias, {**values, "policy": new, "updated_at": now}
-            )
-            if not created:
-                # Found, or a concurrent writer created it first: change that row.
-                row = row or _locked(session, where)
-                if row is None:
-                    raise Conflict(f"alias {name} of {org}/{project} changed meanwhile; retry")
-                if row.policy == new:
-                    return alias_record(org, project, row)
-                old = row.policy
-                session.execute(
-                    update(Alias)
-                    .where(Alias.id == row.id)
-                    .values(policy=new, updated_at=now)
-                    .execution_options(synchronize_session=False)
-                )
-            _alias_event(session, org, project, deployment, name, old, new, now, actor)
-            bump_revision(session)
-            saved = session.scalars(
-                select(Alias).where(*where).execution_options(populate_existing=True)
-            ).one()
-            return alias_record(org, project, saved)
+            done: dict[int, tuple[AliasRecord, bool]] = {}
+            # Rows are locked in one order (deployment, name) by every writer, so two
+            # transactions applying overlapping sets cannot deadlock on PostgreSQL.
+            order = sorted(range(len(policies)), key=lambda i: _sort_key(policies[i]))
+            for i in order:
+                deployment, name, new = policies[i]
+                done[i] = _upsert(session, org, project, pid, deployment, name, new, now, actor)
+            if any(changed for _, changed in done.values()):
+                bump_revision(session)
+            return [done[i] for i in range(len(policies))]
 
     def delete_alias(
         self, org: str, project: str, deployment: str | None, name: str, *, actor: str
@@ -124,6 +133,50 @@ class AliasesMixin(StoreBase):
                 .order_by(Event.id)
             )
             return events(rows)
+
+
+def _sort_key(item: tuple[str | None, str, dict[str, Any]]) -> tuple[str, str]:
+    return item[0] or "", item[1]
+
+
+def _upsert(
+    session: Session,
+    org: str,
+    project: str,
+    pid: int,
+    deployment: str | None,
+    name: str,
+    new: dict[str, Any],
+    now: datetime,
+    actor: str,
+) -> tuple[AliasRecord, bool]:
+    """Insert or update one alias row and write its event; (record, whether it changed)."""
+    where = _alias_where(pid, deployment, name)
+    row = _locked(session, where)
+    values = {"project_id": pid, "deployment": deployment or "", "name": name}
+    old: dict[str, Any] | None = None
+    created = row is None and insert_if_missing(
+        session, Alias, {**values, "policy": new, "updated_at": now}
+    )
+    if not created:
+        # Found, or a concurrent writer created it first: change that row.
+        row = row or _locked(session, where)
+        if row is None:
+            raise Conflict(f"alias {name} of {org}/{project} changed meanwhile; retry")
+        if row.policy == new:
+            return alias_record(org, project, row), False
+        old = row.policy
+        session.execute(
+            update(Alias)
+            .where(Alias.id == row.id)
+            .values(policy=new, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    _alias_event(session, org, project, deployment, name, old, new, now, actor)
+    saved = session.scalars(
+        select(Alias).where(*where).execution_options(populate_existing=True)
+    ).one()
+    return alias_record(org, project, saved), True
 
 
 def _alias_where(pid: int, deployment: str | None, name: str) -> tuple[Any, ...]:

@@ -2,7 +2,7 @@
 
 It opens (and migrates) the database, and puts together the parts in this
 package, each of which owns one area: versions, endpoints, events, aliases,
-tokens. Every method is synchronous, opens its own short transaction, and
+log sinks, tokens. Every method is synchronous, opens its own short transaction, and
 returns frozen records; the control plane calls them through a thread pool.
 """
 
@@ -19,6 +19,7 @@ from waypost.store.base import Clock, utc_now
 from waypost.store.endpoints import EndpointsMixin
 from waypost.store.engine import create_store_engine, database_url, migrate
 from waypost.store.events import EventsMixin
+from waypost.store.log_sinks import LogSinksMixin
 from waypost.store.tables import RouteRevision
 from waypost.store.tokens import TokensMixin
 from waypost.store.versions import VersionsMixin
@@ -26,8 +27,8 @@ from waypost.store.versions import VersionsMixin
 __all__ = ["Store"]
 
 
-class Store(VersionsMixin, EndpointsMixin, EventsMixin, AliasesMixin, TokensMixin):
-    """Projects, deployments, versions, endpoints, replicas, events, aliases and tokens."""
+class Store(VersionsMixin, EndpointsMixin, EventsMixin, AliasesMixin, LogSinksMixin, TokensMixin):
+    """Projects, deployments, versions, endpoints, replicas, events, aliases, log sinks, tokens."""
 
     def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
         """Use ``Store.open``; this takes an engine whose schema is already migrated."""

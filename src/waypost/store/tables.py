@@ -36,6 +36,7 @@ __all__ = [
     "Endpoint",
     "Event",
     "Project",
+    "ProjectLogSink",
     "Replica",
     "RouteRevision",
     "Token",
@@ -207,6 +208,19 @@ class Alias(Base):
     name: Mapped[str] = mapped_column(NAME)
     policy: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime]
+
+
+class ProjectLogSink(Base):
+    """A logging endpoint of a project: the gateway sends it that project's request logs."""
+
+    __tablename__ = "log_sinks"
+    __table_args__ = (UniqueConstraint("project_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    #: The order the user gave the URLs in, from 0.
+    position: Mapped[int] = mapped_column(Integer)
+    url: Mapped[str] = mapped_column(String(2048))
 
 
 class Token(Base):

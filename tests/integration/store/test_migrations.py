@@ -28,6 +28,7 @@ TABLES = {
     "deployments",
     "endpoints",
     "events",
+    "log_sinks",
     "projects",
     "replicas",
     "route_revision",
