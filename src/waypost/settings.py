@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from waypost.errors import Problem
+
 __all__ = ["Limits", "Settings"]
 
 DEFAULT_API_PORT = 8081
@@ -26,6 +28,38 @@ class Limits:
     bundle_bytes: int = 256 * 1024 * 1024
     startup_timeout: float = 60.0
     build_timeout: float = 900.0
+
+    def replica_problems(self, low: int, high: int, where: str = "replicas") -> list[Problem]:
+        """One problem per broken rule of a replica range (``where`` prefixes the fields)."""
+        problems: list[Problem] = []
+        if low < 0:
+            problems.append(
+                Problem(f"min replicas cannot be negative: {low}", field=f"{where}.min")
+            )
+        elif low > self.min_replicas_max:
+            problems.append(
+                Problem(
+                    f"min replicas {low} is over this installation's limit {self.min_replicas_max}",
+                    field=f"{where}.min",
+                )
+            )
+        if high < 1:
+            problems.append(
+                Problem(f"max replicas must be at least 1, not {high}", field=f"{where}.max")
+            )
+        elif high > self.max_replicas_max:
+            problems.append(
+                Problem(
+                    f"max replicas {high} is over this installation's limit "
+                    f"{self.max_replicas_max}",
+                    field=f"{where}.max",
+                )
+            )
+        if high < low:
+            problems.append(
+                Problem(f"max replicas {high} is below min replicas {low}", field=f"{where}.max")
+            )
+        return problems
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,22 @@
 """The reconciler loop: observe the runtime, ``decide`` per endpoint, apply the decisions.
 
-All judgement lives in ``reconcile.decide``; this module only reads, calls the
-runtime, and records what happened. It keeps the state of in-flight builds in
-memory: after a restart a Building endpoint simply gets its build started again
-(builds are idempotent and cached by the runtime).
+All judgement lives in pure functions (``reconcile.decide``, ``autoscale``,
+``crashes.track_crashes``); this module reads, calls the runtime, and records
+what happened. What it keeps in memory can be lost without harm, so a control
+plane killed at any moment converges again when it starts:
+
+- in-flight builds: a Building endpoint simply gets its build started again
+  (builds are idempotent and cached by the runtime);
+- the autoscaler's state: seeded again from the stored replica count;
+- crash counts: the runtime starts fresh replicas after a restart anyway.
+
+Desired state (state, desired, replica count, a wake, the pending spec) is in
+the store.
+
+Each pass stores the observed replicas first, then applies the decision: so the
+route table never shows a new state (Running after a wake, say) before the
+replicas that justify it. A decision with a trigger records it first (a
+compare-and-set on the state read) and touches the runtime only if that won.
 """
 
 from __future__ import annotations
@@ -11,21 +24,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from waypost.control.autoscale import AutoscaleConfig, AutoscaleState, autoscale, explain
 from waypost.control.blobs import BundleStore
-from waypost.control.reconcile import Decision, Observed, decide, desired_replicas
+from waypost.control.crashes import CrashHistory, track_crashes
+from waypost.control.endpoint_settings import spec_changes
+from waypost.control.reconcile import Decision, Observed, Unit, decide, desired_replicas
+from waypost.control.traffic import TrafficBook
 from waypost.control.watch import ChangeSignal
 from waypost.errors import BuildFailed, Conflict, NotFound, WaypostError
 from waypost.model.lifecycle import EndpointState, transition
 from waypost.model.prefix import UnitKey
-from waypost.runtimes.base import ReplicaStatus, Runtime, Workload
+from waypost.runtimes.base import ReplicaPhase, ReplicaStatus, Runtime, Workload
 from waypost.store import EndpointRecord, ReplicaRecord, Store
 
 __all__ = ["Reconciler"]
 
 log = logging.getLogger("waypost.reconciler")
+
+S = EndpointState
+#: States whose replicas' crashes count towards a crash loop.
+_WATCHED = frozenset({S.STARTUP, S.RUNNING, S.SLEEPING})
+_TAIL = 20
 
 
 @dataclass
@@ -42,15 +65,23 @@ class Reconciler:
         runtime: Runtime,
         bundles: BundleStore,
         changes: ChangeSignal,
+        traffic: TrafficBook | None = None,
         *,
         interval: float = 0.2,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.runtime = runtime
         self.bundles = bundles
         self.changes = changes
+        self.traffic = traffic if traffic is not None else TrafficBook()
         self.interval = interval
+        self._clock = clock
+        # Nothing is known of traffic before this: idle periods start here at the earliest.
+        self._started_at = clock()
         self._builds: dict[UnitKey, _Build] = {}
+        self._scaling: dict[UnitKey, AutoscaleState] = {}
+        self._crashes: dict[UnitKey, CrashHistory] = {}
         self._wake = asyncio.Event()
 
     def poke(self) -> None:
@@ -77,54 +108,165 @@ class Reconciler:
     async def tick(self) -> None:
         endpoints = await asyncio.to_thread(self.store.list_endpoints)
         observed = await self.runtime.observe()
+        now = self._clock()
+        waiting = self.traffic.waiting(now)
         known = {ep.key for ep in endpoints}
         for ep in endpoints:
-            await self._reconcile(ep, observed.get(ep.key, ()))
+            await self._reconcile(ep, observed.get(ep.key, ()), now, ep.key.id in waiting)
         for key in set(observed) - known:  # deleted endpoints: release their replicas
             await self.runtime.remove(key)
         for key in set(self._builds) - known:
             self._builds.pop(key).task.cancel()
+        for memory in (self._scaling, self._crashes):
+            for key in set(memory) - known:
+                del memory[key]
 
-    async def _reconcile(self, ep: EndpointRecord, replicas: Sequence[ReplicaStatus]) -> None:
+    async def _reconcile(
+        self, ep: EndpointRecord, replicas: Sequence[ReplicaStatus], now: float, waiting: bool
+    ) -> None:
+        if _replicas_changed(ep.replicas, replicas):
+            with contextlib.suppress(NotFound):  # deleted meanwhile: the next pass releases it
+                if await asyncio.to_thread(self.store.save_replicas, ep.key, replicas):
+                    self.changes.notify()
         build = self._builds.get(ep.key)
-        if ep.state is not EndpointState.BUILDING and build and build.task.done():
+        if ep.state is not S.BUILDING and build and build.task.done():
             del self._builds[ep.key]
             build = None
+        crashes = self._track_crashes(ep, replicas, now)
+        unit = Unit(
+            state=ep.state,
+            desired=ep.desired,
+            replicas_desired=ep.replicas_desired,
+            min_replicas=ep.spec.replicas.min,
+            max_replicas=ep.spec.replicas.max,
+            idle_timeout=ep.spec.autoscaling.idle_timeout,
+            reason=ep.reason,
+            has_pending=ep.pending_spec is not None,
+            autoscaled=await self._autoscale(ep, now),
+        )
         observed = Observed(
             replicas=replicas,
             build="none" if build is None else build.outcome,  # type: ignore[arg-type]
             build_error=build.error if build else "",
+            crashes=crashes.count,
+            quiet_since=self._quiet_since(ep),
+            waiting=waiting,
         )
-        count = desired_replicas(ep.replicas_desired, ep.spec.replicas.min)
-        decision = decide(ep.state, ep.desired, count, observed)
-        await self._apply(ep, decision)
-        if not _replicas_changed(ep.replicas, replicas):
-            return
-        with contextlib.suppress(NotFound):  # deleted during this pass: the next one releases it
-            if await asyncio.to_thread(self.store.save_replicas, ep.key, replicas):
-                self.changes.notify()
+        await self._apply(ep, decide(unit, observed, now))
+
+    # Inputs ------------------------------------------------------------------------------
+
+    def _track_crashes(
+        self, ep: EndpointRecord, replicas: Sequence[ReplicaStatus], now: float
+    ) -> CrashHistory:
+        # Replicas being stopped are on their way out: their crashes are old news.
+        live = [r for r in replicas if r.phase is not ReplicaPhase.STOPPING]
+        history = track_crashes(self._crashes.get(ep.key, CrashHistory()), live, now)
+        if ep.state not in _WATCHED or ep.desired == "stopped":
+            history = CrashHistory(seen=history.seen)  # a new deploy starts with a clean slate
+        self._crashes[ep.key] = history
+        return history
+
+    async def _autoscale(self, ep: EndpointRecord, now: float) -> int | None:
+        """The autoscaler's count for a Running endpoint (stored, with an event, on a change)."""
+        if ep.state is not S.RUNNING or ep.desired != "running":
+            self._scaling.pop(ep.key, None)
+            return None
+        replicas = ep.spec.replicas
+        current = desired_replicas(ep.replicas_desired, replicas.min, replicas.max)
+        config = AutoscaleConfig.from_spec(ep.spec)
+        state = self._scaling.get(ep.key) or AutoscaleState(replicas=current)
+        count, state = autoscale(config, self.traffic.samples(ep.key.id, now), state, now)
+        self._scaling[ep.key] = state
+        if count != current:
+            with contextlib.suppress(Conflict, NotFound):
+                await asyncio.to_thread(self.store.set_replicas_desired, ep.key, count)
+                await asyncio.to_thread(
+                    self.store.record_event,
+                    ep.key,
+                    kind="scaled",
+                    reason=explain(current, count, config, state),
+                    actor="system",
+                    expect=S.RUNNING,
+                )
+        return count
+
+    def _quiet_since(self, ep: EndpointRecord) -> float:
+        last_request = self.traffic.last_request_at(ep.key.id) or 0.0
+        return max(last_request, ep.state_changed_at.timestamp(), self._started_at)
+
+    # Effects -----------------------------------------------------------------------------
 
     async def _apply(self, ep: EndpointRecord, decision: Decision) -> None:
+        if decision.apply_pending:
+            await self._apply_pending(ep)
+            return
         if decision.start_build:
             self._start_build(ep)
-        if decision.scale_to is not None:
-            try:
-                await self.runtime.scale(self._workload(ep), decision.scale_to)
-            except WaypostError as exc:
-                log.warning("scaling %s failed: %s", ep.key, exc)
-        if decision.trigger is not None:
-            new_state = transition(ep.state, decision.trigger)
-            with contextlib.suppress(Conflict, NotFound):  # a user acted meanwhile: next pass
+        if decision.replicas_desired is not None and decision.replicas_desired != (
+            ep.replicas_desired
+        ):
+            with contextlib.suppress(NotFound):
                 await asyncio.to_thread(
-                    self.store.record_transition,
-                    ep.key,
-                    new_state,
-                    reason=decision.reason,
-                    actor="system",
-                    expect=ep.state,
+                    self.store.set_replicas_desired, ep.key, decision.replicas_desired
                 )
-                self.changes.notify()
-                self.poke()
+        if decision.trigger is not None and not await self._record(ep, decision):
+            return  # a user acted meanwhile: the next pass decides afresh
+        if decision.scale_to is not None:
+            await self._scale(ep, decision.scale_to)
+
+    async def _record(self, ep: EndpointRecord, decision: Decision) -> bool:
+        if decision.trigger is None:
+            return True
+        reason = decision.reason
+        if decision.log_tail:
+            reason += await self._log_tail(ep.key)
+        try:
+            await asyncio.to_thread(
+                self.store.record_transition,
+                ep.key,
+                transition(ep.state, decision.trigger),
+                reason=reason,
+                actor="system",
+                expect=ep.state,
+            )
+        except (Conflict, NotFound):
+            return False
+        self.changes.notify()
+        self.poke()
+        return True
+
+    async def _scale(self, ep: EndpointRecord, replicas: int) -> None:
+        try:
+            await self.runtime.scale(self._workload(ep), replicas)
+        except WaypostError as exc:
+            log.warning("scaling %s failed: %s", ep.key, exc)
+
+    async def _log_tail(self, key: UnitKey) -> str:
+        try:
+            chunk = await self.runtime.read_logs(key, tail=_TAIL)
+        except (OSError, WaypostError):
+            return ""
+        text = chunk.text.rstrip()
+        return f"\n--- last {_TAIL} lines of its log ---\n{text}" if text else ""
+
+    async def _apply_pending(self, ep: EndpointRecord) -> None:
+        """A start or restart takes the settings that waited for it."""
+        pending = ep.pending_spec
+        if pending is None:
+            return
+        with contextlib.suppress(NotFound):
+            await asyncio.to_thread(self.store.update_spec, ep.key, pending)
+            await asyncio.to_thread(self.store.set_pending_spec, ep.key, None)
+            await asyncio.to_thread(
+                self.store.record_event,
+                ep.key,
+                kind="settings",
+                reason="pending settings applied: " + "; ".join(spec_changes(ep.spec, pending)),
+                actor="system",
+            )
+        self.changes.notify()
+        self.poke()
 
     def _workload(self, ep: EndpointRecord) -> Workload:
         return Workload(

@@ -109,6 +109,38 @@ class EndpointsMixin(StoreBase):
             bump_revision(session)
             return _one(session, key)
 
+    def record_event(
+        self,
+        key: UnitKey,
+        *,
+        kind: str,
+        reason: str,
+        actor: str,
+        expect: EndpointState | None = None,
+    ) -> None:
+        """Write an event about ``key`` that is not a change of state (a settings change,
+        a scaling): the state and its reason stay as they are.
+
+        With ``expect``, Conflict unless the state is still ``expect`` (as ``record_transition``).
+        """
+        with self._write() as session:
+            _, current = locked_endpoint(session, key)
+            if expect is not None and current != expect.value:
+                raise Conflict(
+                    f"endpoint {key} is {current} now, not {expect.value}: "
+                    "it changed meanwhile; look again and retry"
+                )
+            transition_event(
+                session,
+                key,
+                kind=kind,
+                at=self._now(),
+                from_state=current,
+                to_state=current,
+                reason=reason,
+                actor=actor,
+            )
+
     def set_desired(self, key: UnitKey, desired: Desired) -> EndpointRecord:
         if desired not in DESIRED:
             raise ValueError(f"desired must be 'running' or 'stopped', not {desired!r}")

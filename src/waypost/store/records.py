@@ -103,7 +103,9 @@ class VersionRecord:
 class EventRecord:
     """Something that happened: a state transition, a new version, an alias change.
 
-    ``kind`` is ``"transition"``, ``"version"``, ``"alias"`` or ``"deleted"``.
+    ``kind`` is ``"transition"``, ``"version"``, ``"alias"``, ``"deleted"``, or one of the
+    endpoint notes that keep its state: ``"settings"`` (a settings change) and
+    ``"scaled"`` (the autoscaler changed the replica count).
     Names are copied into the event, so it outlives what it is about.
     ``alias`` names the alias of an ``"alias"`` event.
     """
