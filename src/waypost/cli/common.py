@@ -15,6 +15,7 @@ from waypost.cli.deploy import split_project
 from waypost.cli.render import err, print_error
 from waypost.config import load_folder
 from waypost.errors import InvalidSpec, Problem, WaypostError
+from waypost.model.prefix import UnitKey
 
 __all__ = [
     "JsonFlag",
@@ -23,6 +24,7 @@ __all__ = [
     "default_project",
     "need_project",
     "run_command",
+    "unit_key",
 ]
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
@@ -74,3 +76,14 @@ def need_project(given: str | None) -> tuple[str, str]:
             [Problem("no project: pass --project ORG/PROJECT or run where a waypost.yaml is")]
         )
     return split_project(project)
+
+
+def unit_key(text: str, project: str | None) -> UnitKey:
+    """``DEPLOYMENT/VERSION/ENDPOINT`` within the project -> the endpoint's key."""
+    parts = text.strip("/").split("/")
+    if len(parts) != 3 or not parts[1].isdigit():
+        raise InvalidSpec.of(
+            [Problem(f"not DEPLOYMENT/VERSION/ENDPOINT: {text!r}", field="ENDPOINT")]
+        )
+    org, name = need_project(project)
+    return UnitKey(org, name, parts[0], int(parts[1]), parts[2])

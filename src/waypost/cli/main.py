@@ -15,21 +15,23 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
+from waypost.cli.alias import alias_app, aliases_table, fetch_aliases
+from waypost.cli.apply import apply_command
 from waypost.cli.client import ApiClient
 from waypost.cli.common import (
     JsonFlag,
     ProjectOption,
     api_client,
     default_project,
-    need_project,
     run_command,
+    unit_key,
 )
 from waypost.cli.deploy import deploy_folder, split_project
+from waypost.cli.endpoints import endpoints_app, events_command
 from waypost.cli.render import endpoints_table, err, out, print_json, state_text
 from waypost.cli.tokens import tokens_app
 from waypost.config import load_folder
 from waypost.errors import InvalidSpec, Problem, WaypostError
-from waypost.model.prefix import UnitKey
 
 __all__ = ["app", "main"]
 
@@ -41,6 +43,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(endpoints_app, name="endpoints")
+app.command("events")(events_command)
+app.add_typer(alias_app, name="alias")
+app.command("apply")(apply_command)
 
 
 @app.command()
@@ -84,7 +90,10 @@ def deploy(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for Running.")] = 900.0,
     as_json: JsonFlag = False,
 ) -> None:
-    """Bundle PATH, create the next version, and wait until its endpoints run."""
+    """Bundle PATH, create the next version, and wait until its endpoints run.
+
+    Aliases (waypost.yaml `aliases:`, endpoints/*.yaml) are not applied: run `waypost apply`.
+    """
 
     def action() -> int:
         with api_client() as client:
@@ -142,7 +151,8 @@ def _explain_failure(client: ApiClient, project: str, deployment: str, version: 
 
 @app.command()
 def status(project: ProjectOption = None, as_json: JsonFlag = False) -> None:
-    """Every endpoint of every version: state, replicas, URL."""
+    """Every endpoint of every version (state, replicas, URL), and every alias with its
+    requests and errors per backend and mirror over the last minute."""
 
     def action() -> None:
         chosen = default_project(project)
@@ -150,12 +160,17 @@ def status(project: ProjectOption = None, as_json: JsonFlag = False) -> None:
             split_project(chosen)
         with api_client() as client:
             endpoints = client.get("/endpoints", project=chosen)
+            aliases = fetch_aliases(client, chosen)
         if as_json:
-            print_json({"endpoints": endpoints})
-        elif not endpoints:
+            print_json({"endpoints": endpoints, "aliases": aliases})
+            return
+        if not endpoints:
             out.print("no endpoints yet: `waypost deploy PATH` creates one")
         else:
             out.print(endpoints_table(endpoints))
+        if aliases:
+            out.print()
+            out.print(aliases_table(aliases))
 
     run_command(action)
 
@@ -171,7 +186,7 @@ def logs(
     """Print the output of an endpoint's replicas."""
 
     def action() -> None:
-        key = _unit_key(endpoint, project)
+        key = unit_key(endpoint, project)
         with api_client() as client:
             chunk = client.get(f"/endpoints/{key.id}/logs", tail=tail)
             if as_json and not follow:
@@ -186,16 +201,6 @@ def logs(
                 sys.stdout.flush()
 
     run_command(action)
-
-
-def _unit_key(text: str, project: str | None) -> UnitKey:
-    parts = text.strip("/").split("/")
-    if len(parts) != 3 or not parts[1].isdigit():
-        raise InvalidSpec.of(
-            [Problem(f"not DEPLOYMENT/VERSION/ENDPOINT: {text!r}", field="ENDPOINT")]
-        )
-    org, name = need_project(project)
-    return UnitKey(org, name, parts[0], int(parts[1]), parts[2])
 
 
 @app.command()

@@ -25,6 +25,7 @@ SCOPES: tuple[Scope, ...] = ("admin", "deploy", "read", "invoke", "gateway")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _PROJECT_IN_PATH = re.compile(r"^/api/v1/(?:projects|endpoints|models)/([^/]+)/([^/]+)(?:/|$)")
 _INTERNAL = "/api/v1/internal/"
+_GATEWAYS_STATUS = "/api/v1/internal/gateways"
 _ADMIN_ONLY = ("/api/v1/tokens",)
 
 
@@ -44,6 +45,9 @@ def authorize(
         return
     if path.startswith(_INTERNAL):
         if scope == "gateway":
+            return
+        # Which revision gateways serve is what `waypost deploy` waits on: anyone may read it.
+        if path == _GATEWAYS_STATUS and method.upper() in _READ_METHODS and scope != "invoke":
             return
         raise Forbidden("internal routes are for gateways: this token's scope is " + scope)
     if scope == "gateway":

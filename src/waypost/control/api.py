@@ -18,13 +18,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from waypost import __version__
 from waypost.control import views
+from waypost.control.api_aliases import alias_routes
+from waypost.control.api_endpoints import endpoint_routes
 from waypost.control.api_tokens import token_routes
-from waypost.control.context import Caller, ControlContext, principal
+from waypost.control.context import (
+    ERROR_RESPONSES,
+    MAX_ID,
+    Caller,
+    ControlContext,
+    VersionNumber,
+    principal,
+)
 from waypost.control.routing import EndpointInput, latest_versions
-from waypost.control.service import check_names
+from waypost.control.service import parse_project
 from waypost.errors import InvalidSpec, NotFound, Problem, TooLarge, WaypostError
-from waypost.model.lifecycle import EndpointState, Trigger
-from waypost.model.prefix import UnitKey
 from waypost.model.report import GatewayReport
 
 __all__ = ["ControlContext", "create_app"]
@@ -47,11 +54,14 @@ def create_app(ctx: ControlContext) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     app.state.ctx = ctx
-    router = APIRouter(prefix="/api/v1", dependencies=[Depends(principal)])
+    router = APIRouter(
+        prefix="/api/v1", dependencies=[Depends(principal)], responses=ERROR_RESPONSES
+    )
     _meta_routes(router, ctx)
     _version_routes(router, ctx)
-    _endpoint_routes(router, ctx)
+    endpoint_routes(router, ctx)
     token_routes(router, ctx)
+    alias_routes(router, ctx)
     app.include_router(router)
     return app
 
@@ -71,7 +81,7 @@ def _meta_routes(router: APIRouter, ctx: ControlContext) -> None:
 
     @router.get("/internal/routes", tags=["gateway"], response_model=None)
     async def routes(
-        after: Annotated[int, Query()] = -1,
+        after: Annotated[int, Query(ge=-1, le=MAX_ID)] = -1,
         wait: Annotated[float, Query(ge=0, le=60)] = 0,
         gateway: Annotated[str | None, Query(max_length=200)] = None,
     ) -> Response | dict[str, Any]:
@@ -83,13 +93,9 @@ def _meta_routes(router: APIRouter, ctx: ControlContext) -> None:
         return snapshot.to_json()
 
     @router.post("/internal/report", tags=["gateway"], status_code=204, response_model=None)
-    async def report(body: dict[str, Any]) -> Response:
+    async def report(body: GatewayReport) -> Response:
         """A gateway's traffic for the last interval (see waypost.model.report)."""
-        try:
-            parsed = GatewayReport.from_json(body)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidSpec.of([Problem(f"not a gateway report: {exc}", field="body")]) from exc
-        service.traffic.add(parsed, time.time())
+        service.record_traffic(body, time.time())
         return Response(status_code=204)
 
     @router.get("/internal/gateways", tags=["gateway"])
@@ -112,10 +118,10 @@ def _meta_routes(router: APIRouter, ctx: ControlContext) -> None:
     @router.get("/events", tags=["events"])
     async def events(
         project: str | None = None,
-        after: Annotated[int, Query(ge=0)] = 0,
+        after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> list[dict[str, Any]]:
-        org, name = _split_project(project) if project else (None, None)
+        org, name = parse_project(project) if project else (None, None)
         found = await service.db(
             service.store.list_events, org=org, project=name, after_id=after, limit=limit
         )
@@ -172,103 +178,11 @@ def _version_routes(router: APIRouter, ctx: ControlContext) -> None:
         return [views.version_json(v, ctx.gateway_url) for v in found]
 
     @router.get(base + "/{deployment}/versions/{number}", tags=["deployments"])
-    async def version(org: str, project: str, deployment: str, number: int) -> dict[str, Any]:
+    async def version(
+        org: str, project: str, deployment: str, number: VersionNumber
+    ) -> dict[str, Any]:
         found = await service.db(service.store.get_version, org, project, deployment, number)
         return views.version_json(found, ctx.gateway_url)
-
-
-def _endpoint_routes(router: APIRouter, ctx: ControlContext) -> None:
-    service = ctx.service
-    one = "/endpoints/{org}/{project}/{deployment}/{version}/{endpoint}"
-
-    @router.get("/endpoints", tags=["endpoints"])
-    async def endpoints(
-        project: str | None = None, deployment: str | None = None, state: str | None = None
-    ) -> list[dict[str, Any]]:
-        org, name = _split_project(project) if project else (None, None)
-        states = [_state(state)] if state else None
-        found = await service.db(
-            service.store.list_endpoints,
-            org=org,
-            project=name,
-            deployment=deployment,
-            states=states,
-        )
-        return [views.endpoint_json(e, ctx.gateway_url) for e in found]
-
-    @router.get(one, tags=["endpoints"])
-    async def endpoint(
-        org: str, project: str, deployment: str, version: int, endpoint: str
-    ) -> dict[str, Any]:
-        key = UnitKey(org, project, deployment, version, endpoint)
-        return views.endpoint_json(
-            await service.db(service.store.get_endpoint, key), ctx.gateway_url
-        )
-
-    @router.get(one + "/events", tags=["endpoints"])
-    async def endpoint_events(
-        org: str,
-        project: str,
-        deployment: str,
-        version: int,
-        endpoint: str,
-        after: Annotated[int, Query(ge=0)] = 0,
-    ) -> list[dict[str, Any]]:
-        key = UnitKey(org, project, deployment, version, endpoint)
-        await service.db(service.store.get_endpoint, key)
-        found = await service.db(service.store.list_events, key=key, after_id=after)
-        return [views.event_json(e) for e in found]
-
-    @router.get(one + "/logs", tags=["endpoints"])
-    async def endpoint_logs(
-        org: str,
-        project: str,
-        deployment: str,
-        version: int,
-        endpoint: str,
-        offset: Annotated[int, Query(ge=0)] = 0,
-        tail: Annotated[int | None, Query(ge=1, le=10000)] = None,
-    ) -> dict[str, Any]:
-        key = UnitKey(org, project, deployment, version, endpoint)
-        await service.db(service.store.get_endpoint, key)
-        chunk = await ctx.runtime.read_logs(key, offset=offset, tail=tail)
-        return {"text": chunk.text, "offset": chunk.offset}
-
-    for action in (Trigger.STOP, Trigger.START, Trigger.RESTART):
-        _action_route(router, ctx, one, action)
-
-
-def _action_route(router: APIRouter, ctx: ControlContext, one: str, action: Trigger) -> None:
-    @router.put(one + f"/{action.value}", tags=["endpoints"], name=f"{action.value}_endpoint")
-    async def act(
-        org: str,
-        project: str,
-        deployment: str,
-        version: int,
-        endpoint: str,
-        who: Caller,
-    ) -> dict[str, Any]:
-        key = UnitKey(org, project, deployment, version, endpoint)
-        record = await ctx.service.act(key, action, actor=who.name)
-        return views.endpoint_json(record, ctx.gateway_url)
-
-
-def _split_project(value: str) -> tuple[str, str]:
-    org, _, name = value.partition("/")
-    if not org or not name or "/" in name:
-        raise InvalidSpec.of([Problem(f"not ORG/PROJECT: {value!r}", field="project")])
-    check_names(org=org, project=name)
-    return org, name
-
-
-def _state(value: str) -> EndpointState:
-    try:
-        return EndpointState(value)
-    except ValueError:
-        known = ", ".join(s.value for s in EndpointState)
-        raise InvalidSpec.of(
-            [Problem(f"unknown state {value!r} (one of {known})", field="state")]
-        ) from None
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from waypost.control.access import Scope
 from waypost.control.auth import hash_token, new_token
-from waypost.control.context import Caller, ControlContext
+from waypost.control.context import MAX_ID, Caller, ControlContext
 from waypost.errors import InvalidSpec, Problem
 from waypost.model.durations import parse_duration
 from waypost.model.names import name_problems
@@ -98,5 +98,5 @@ def token_routes(router: APIRouter, ctx: ControlContext) -> None:
         return [token_json(t) for t in await service.db(service.store.list_tokens)]
 
     @router.delete("/tokens/{token_id}", tags=["tokens"])
-    async def revoke_token(token_id: int) -> dict[str, Any]:
+    async def revoke_token(token_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> dict[str, Any]:
         return token_json(await service.db(service.store.revoke_token, token_id))

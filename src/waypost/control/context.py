@@ -9,14 +9,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Request
+from pydantic import BaseModel
 
 from waypost.control.access import authorize
 from waypost.control.auth import Principal, TokenCheck
 from waypost.control.service import ControlService
 from waypost.runtimes.base import Runtime
 
-__all__ = ["Caller", "ControlContext", "principal"]
+__all__ = [
+    "ERROR_RESPONSES",
+    "MAX_ID",
+    "Caller",
+    "ControlContext",
+    "ErrorBody",
+    "VersionNumber",
+    "principal",
+]
 
 
 @dataclass(frozen=True)
@@ -39,5 +48,40 @@ def principal(request: Request, authorization: Annotated[str | None, Header()] =
     return who
 
 
+#: The largest id or version number the databases store (a 32-bit signed integer).
+MAX_ID = 2**31 - 1
+#: A version number in a path: bounded so no input can overflow a database integer.
+VersionNumber = Annotated[int, Path(ge=1, le=MAX_ID)]
+
 #: A route parameter that names the caller (FastAPI caches the dependency per request).
 Caller = Annotated[Principal, Depends(principal)]
+
+
+class ProblemBody(BaseModel):
+    message: str
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    field: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every error the API answers: a code, a sentence, and where input was wrong."""
+
+    error: str
+    message: str
+    problems: list[ProblemBody] | None = None
+
+
+#: Documented on every route: the errors any of them can answer.
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (401, "no token, or one that is not valid"),
+        (403, "the token's scope does not allow this"),
+        (404, "no such thing"),
+        (409, "the action does not fit the current state"),
+        (413, "too large"),
+        (422, "the input is not valid; problems say where"),
+    )
+}

@@ -22,6 +22,7 @@ from waypost.control.blobs import BundleStore
 from waypost.control.gateway_process import GatewayProcess
 from waypost.control.loop import Reconciler
 from waypost.control.service import ControlService
+from waypost.control.traffic import TrafficBook
 from waypost.control.watch import ChangeSignal
 from waypost.runtimes.local import LocalRuntime
 from waypost.settings import Settings
@@ -66,8 +67,12 @@ async def _run(settings: Settings) -> int:
     await runtime.start()
     changes = ChangeSignal()
     bundles = BundleStore(settings.bundles_dir)
-    service = ControlService(settings, store, bundles, changes)
-    reconciler = Reconciler(store, runtime, bundles, changes)
+    traffic = TrafficBook()
+    reconciler = Reconciler(store, runtime, bundles, changes, traffic)
+    # A gateway holding a request for a Sleeping endpoint wakes it on the next pass, not in 0.2 s.
+    service = ControlService(
+        settings, store, bundles, changes, traffic=traffic, on_waiting=reconciler.poke
+    )
     app = create_app(ControlContext(service, runtime, tokens))
     server = _Server(
         uvicorn.Config(

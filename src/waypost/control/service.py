@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
+from waypost.control.aliases import Aliases, file_alias_clash
 from waypost.control.blobs import BundleStore
 from waypost.control.bundles import config_from_bundle
 from waypost.control.gateways import GatewayRegistry
@@ -18,15 +19,15 @@ from waypost.control.routing import AliasInput, EndpointInput, build_snapshot, r
 from waypost.control.traffic import TrafficBook
 from waypost.control.watch import ChangeSignal
 from waypost.errors import InvalidSpec, Problem, TooLarge
-from waypost.model.lifecycle import EndpointState, Trigger, transition
+from waypost.model.lifecycle import EndpointState
 from waypost.model.names import name_problems
-from waypost.model.prefix import UnitKey
-from waypost.model.routes import RouteSnapshot
+from waypost.model.report import GatewayReport
+from waypost.model.routes import LogSink, RouteSnapshot
 from waypost.model.spec import EndpointSpec
 from waypost.settings import Settings
-from waypost.store import EndpointRecord, Store, VersionRecord
+from waypost.store import Store, VersionRecord
 
-__all__ = ["ControlService"]
+__all__ = ["ControlService", "check_names", "parse_project"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -40,7 +41,14 @@ class _SnapshotCache:
 
 class ControlService:
     def __init__(
-        self, settings: Settings, store: Store, bundles: BundleStore, changes: ChangeSignal
+        self,
+        settings: Settings,
+        store: Store,
+        bundles: BundleStore,
+        changes: ChangeSignal,
+        *,
+        traffic: TrafficBook | None = None,
+        on_waiting: Callable[[], None] = lambda: None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -49,7 +57,10 @@ class ControlService:
         self._snapshot = _SnapshotCache()
         self._snapshot_lock = asyncio.Lock()
         self.gateways = GatewayRegistry()
-        self.traffic = TrafficBook()
+        self.traffic = traffic if traffic is not None else TrafficBook()
+        #: Called when an endpoint needs waking (the reconciler's ``poke``, in ``waypost up``).
+        self.on_waiting = on_waiting
+        self.aliases = Aliases(store, changes, self.traffic)
 
     async def db(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         return await asyncio.to_thread(fn, *args, **kwargs)
@@ -67,6 +78,7 @@ class ControlService:
         actor: str,
     ) -> VersionRecord:
         check_names(org=org, project=project, deployment=deployment)
+        await self.db(file_alias_clash, self.store, org, project, deployment)
         if len(data) > self.settings.limits.bundle_bytes:
             raise TooLarge(
                 f"the bundle is {len(data)} bytes; the limit is {self.settings.limits.bundle_bytes}"
@@ -102,47 +114,24 @@ class ControlService:
 
     def _check_limits(self, endpoints: tuple[EndpointSpec, ...]) -> None:
         limits = self.settings.limits
-        problems: list[Problem] = []
-        for spec in endpoints:
-            replicas, name = spec.replicas, spec.name
-            if replicas.min > limits.min_replicas_max:
-                problems.append(
-                    Problem(
-                        f"min replicas {replicas.min} is over this installation's limit "
-                        f"{limits.min_replicas_max}",
-                        field=f"{name}.replicas.min",
-                    )
-                )
-            if replicas.max > limits.max_replicas_max:
-                problems.append(
-                    Problem(
-                        f"max replicas {replicas.max} is over this installation's limit "
-                        f"{limits.max_replicas_max}",
-                        field=f"{name}.replicas.max",
-                    )
-                )
+        problems = [
+            problem
+            for spec in endpoints
+            for problem in limits.replica_problems(
+                spec.replicas.min, spec.replicas.max, f"{spec.name}.replicas"
+            )
+        ]
         if problems:
             raise InvalidSpec.of(problems)
 
-    # -- endpoint actions -------------------------------------------------------------------
+    # -- traffic from gateways ---------------------------------------------------------------
 
-    async def act(self, key: UnitKey, trigger: Trigger, *, actor: str) -> EndpointRecord:
-        """A user action (stop, start, restart): refused with 409 when it does not fit."""
-        record = await self.db(self.store.get_endpoint, key)
-        new_state = transition(record.state, trigger)
-        desired: Literal["running", "stopped"] = "stopped" if trigger is Trigger.STOP else "running"
-        # The compare-and-set comes first: if another change won, nothing is altered.
-        await self.db(
-            self.store.record_transition,
-            key,
-            new_state,
-            reason=f"{trigger.value} asked by {actor}",
-            actor=actor,
-            expect=record.state,
-        )
-        updated = await self.db(self.store.set_desired, key, desired)
-        self.changes.notify()
-        return updated
+    def record_traffic(self, report: GatewayReport, now: float) -> None:
+        """Take a gateway's report; a newly waiting endpoint pokes the reconciler to wake it."""
+        before = self.traffic.waiting(now)
+        self.traffic.add(report, now)
+        if any(key not in before for key in report.waiting):
+            self.on_waiting()
 
     # -- routes for gateways ----------------------------------------------------------------
 
@@ -152,12 +141,14 @@ class ControlService:
             cached = self._snapshot
             if cached.snapshot is not None and cached.revision == revision:
                 return cached.snapshot
-            endpoints, aliases, revision = await self.db(self._read_routing)
-            snapshot = build_snapshot(revision, endpoints, aliases)
+            endpoints, aliases, sinks, revision = await self.db(self._read_routing)
+            snapshot = build_snapshot(revision, endpoints, aliases, sinks)
             self._snapshot = _SnapshotCache(revision, snapshot)
             return snapshot
 
-    def _read_routing(self) -> tuple[list[EndpointInput], list[AliasInput], int]:
+    def _read_routing(
+        self,
+    ) -> tuple[list[EndpointInput], list[AliasInput], list[LogSink], int]:
         revision = self.store.route_revision()
         endpoints = [
             EndpointInput(
@@ -182,7 +173,7 @@ class ControlService:
                 AliasInput(a.org, a.project, a.deployment, a.name, a.policy)
                 for a in self.store.list_aliases(project.org, project.name)
             )
-        return endpoints, aliases, revision
+        return endpoints, aliases, self.store.list_all_log_sinks(), revision
 
     async def wait_for_routes(self, after: int, wait: float) -> RouteSnapshot | None:
         """The snapshot once its revision is past ``after``; None if ``wait`` seconds pass first."""
@@ -197,6 +188,15 @@ class ControlService:
                 return None
             # Writes in this process notify at once; the short timeout catches any other writer.
             await self.changes.wait(min(remaining, 0.5))
+
+
+def parse_project(value: str) -> tuple[str, str]:
+    """``ORG/PROJECT`` (as in ``?project=``) -> (org, project); InvalidSpec if it is not."""
+    org, _, name = value.partition("/")
+    if not org or not name or "/" in name:
+        raise InvalidSpec.of([Problem(f"not ORG/PROJECT: {value!r}", field="project")])
+    check_names(org=org, project=name)
+    return org, name
 
 
 def check_names(**names: str) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 from typing import Any
 
+from waypost.control.alias_facts import alias_prefix
+from waypost.control.aliases import AliasView
+from waypost.control.endpoint_settings import spec_changes
 from waypost.runtimes.base import ReplicaPhase
 from waypost.store import (
     DeploymentRecord,
@@ -16,7 +20,15 @@ from waypost.store import (
     VersionRecord,
 )
 
-__all__ = ["deployment_json", "endpoint_json", "event_json", "project_json", "version_json"]
+__all__ = [
+    "alias_event_json",
+    "alias_json",
+    "deployment_json",
+    "endpoint_json",
+    "event_json",
+    "project_json",
+    "version_json",
+]
 
 
 def endpoint_url(gateway_url: str, key: str) -> str:
@@ -59,10 +71,14 @@ def endpoint_json(ep: EndpointRecord, gateway_url: str) -> dict[str, Any]:
         "replicas": {
             "desired": ep.replicas_desired,
             "ready": sum(1 for r in ep.replicas if r.phase == ReplicaPhase.READY.value),
+            "min": ep.spec.replicas.min,
+            "max": ep.spec.replicas.max,
             "items": [replica_json(r, now) for r in ep.replicas],
         },
         "spec": ep.spec.to_json(),
         "pending_spec": ep.pending_spec.to_json() if ep.pending_spec else None,
+        # What the next start or restart changes, e.g. "resources.cpu none → 2".
+        "pending_changes": spec_changes(ep.spec, ep.pending_spec) if ep.pending_spec else [],
     }
 
 
@@ -115,6 +131,85 @@ def event_json(e: EventRecord) -> dict[str, Any]:
         "actor": e.actor,
         "endpoint": endpoint,
     }
+
+
+def alias_json(view: AliasView, gateway_url: str) -> dict[str, Any]:
+    """An alias, its URL, its policy and the last minute of traffic per backend and mirror.
+
+    A backend's ``target`` is the key it routes to now: ``org/project/dep/3/web``, or
+    ``org/project/dep/3`` when it names no endpoint and the version has several; null
+    when it routes nowhere yet (``latest`` before any version ran).
+    """
+    a = view.record
+    prefix = alias_prefix(a.org, a.project, a.deployment, a.name)
+    return {
+        "project": f"{a.org}/{a.project}",
+        "name": a.name,
+        "deployment": a.deployment,
+        "prefix": prefix,
+        "url": f"{gateway_url}/{prefix}/",
+        "policy": a.policy.to_json(),
+        "updated_at": a.updated_at.isoformat(),
+        "stats": {
+            "backends": [
+                {
+                    "name": b.name,
+                    "weight": b.weight,
+                    "share": round(b.share, 6),
+                    "target": b.target,
+                    "requests_1m": b.requests,
+                    "errors_1m": b.errors,
+                    "error_rate": round(b.error_rate, 6),
+                }
+                for b in view.live.backends
+            ],
+            "mirrors": [
+                {
+                    "name": m.name,
+                    "target": m.target,
+                    "requests_1m": m.requests,
+                    "errors_1m": m.errors,
+                    "dropped_1m": m.dropped,
+                }
+                for m in view.live.mirrors
+            ],
+        },
+    }
+
+
+def alias_event_json(e: EventRecord) -> dict[str, Any]:
+    """A change of an alias: who, when, and the policy before and after (null: none)."""
+    old, new = _policy_change(e.reason)
+    return {
+        "id": e.id,
+        "at": e.at.isoformat(),
+        "actor": e.actor,
+        "project": f"{e.org}/{e.project}",
+        "deployment": e.deployment,
+        "alias": e.alias,
+        "reason": e.reason,
+        "old": old,
+        "new": new,
+    }
+
+
+def _policy_change(reason: str) -> tuple[Any, Any]:
+    """The two policies of an alias event's reason, ``alias NAME: OLD → NEW``.
+
+    The JSON is written with ASCII escapes, so the arrow only ever appears as the separator.
+    """
+    _, _, change = reason.partition(": ")
+    old, arrow, new = change.partition(" → ")
+    if not arrow:
+        return None, None
+    try:
+        return _policy_or_none(old), _policy_or_none(new)
+    except ValueError:
+        return None, None
+
+
+def _policy_or_none(text: str) -> Any:
+    return None if text == "none" else json.loads(text)
 
 
 def _iso_unix(ts: float) -> str | None:
