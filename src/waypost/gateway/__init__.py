@@ -4,10 +4,14 @@
 from a route table it takes from the control plane (``sync``: a snapshot, then a long-poll
 watch), and keeps serving its last table while the control plane is down.
 
-``core/`` is sans-I/O (route matching, split choice, header rules, balancing); the modules
-here are the I/O shell around it: ``server`` (the request handler), ``upstream`` (the client
-pool and streaming), ``sync`` (route table updates), ``accesslog``, ``serve`` (one worker's
-lifetime and drain) and ``workers`` (the pre-fork supervisor).
+``core/`` is sans-I/O (route matching, split choice, header rules, balancing, mirror and
+hold accounting, log lines, sink buffers, traffic counts); the modules here are the I/O
+shell around it: ``server`` (the request handler), ``upstream`` (the client pool and
+streaming), ``holds`` (requests held while an endpoint wakes), ``mirrors`` (shadow copies,
+run through ``background``), ``requestlog`` (JSON lines on stdout), ``sinks`` (the lines
+POSTed to each project's log sinks), ``reporter`` (the traffic report to the control
+plane), ``sync`` (route table updates), ``serve`` (one worker's lifetime and drain),
+``workers`` (the pre-fork supervisor) and ``options`` (the limits).
 
 The gateway never imports ``waypost.store`` or ``waypost.control``: only ``waypost.model``
 and ``waypost.errors``, so it can run anywhere and restart alone.

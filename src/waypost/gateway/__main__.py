@@ -2,7 +2,9 @@
 
     python -m waypost.gateway --host H --port P --control-url URL --token-file FILE --workers N
 
-The access log (JSON lines) goes to stdout; the gateway's own log lines go to stderr.
+The limits (held requests, mirrors, log sink buffers) have flags of their own, with the
+defaults of ``waypost.gateway.options``. The request log (JSON lines) goes to stdout;
+the gateway's own log lines go to stderr.
 With ``--workers 1`` the worker runs in this process; with more, this process forks
 them and supervises (see ``workers``). Exit code 0 after a clean stop.
 """
@@ -15,10 +17,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from waypost.gateway.options import GatewayOptions, HoldOptions, MirrorOptions, SinkOptions
 from waypost.gateway.serve import WorkerConfig, run_worker
 from waypost.gateway.workers import Supervisor
 
-__all__ = ["main", "parse_args"]
+__all__ = ["main", "options_from", "parse_args"]
 
 
 def _positive(text: str) -> int:
@@ -57,12 +60,74 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=10.0,
         help="seconds requests in flight get to finish on SIGTERM (default 10)",
     )
+    limits = parser.add_argument_group("limits (per worker)")
+    hold, mirror, sink = HoldOptions(), MirrorOptions(), SinkOptions()
+    limits.add_argument(
+        "--hold-queue",
+        type=int,
+        default=hold.queue,
+        help=f"requests held per endpoint while it wakes (default {hold.queue})",
+    )
+    limits.add_argument(
+        "--wake-timeout",
+        type=float,
+        default=hold.deadline,
+        help=f"seconds a held request waits before a 504 (default {hold.deadline:g})",
+    )
+    limits.add_argument(
+        "--mirror-concurrency",
+        type=int,
+        default=mirror.concurrency,
+        help=f"mirror copies in flight per mirror target (default {mirror.concurrency})",
+    )
+    limits.add_argument(
+        "--mirror-queue",
+        type=int,
+        default=mirror.queue,
+        help=f"mirror copies waiting per mirror target (default {mirror.queue})",
+    )
+    limits.add_argument(
+        "--mirror-timeout",
+        type=float,
+        default=mirror.timeout,
+        help=f"seconds a mirror copy may take (default {mirror.timeout:g})",
+    )
+    limits.add_argument(
+        "--mirror-body-limit",
+        type=int,
+        default=mirror.body_limit,
+        help=f"largest request body mirrored, in bytes (default {mirror.body_limit})",
+    )
+    limits.add_argument(
+        "--sink-buffer",
+        type=int,
+        default=sink.buffer,
+        help=f"request-log lines buffered per log sink (default {sink.buffer})",
+    )
     args = parser.parse_args(argv)
     if args.workers > 1 and args.port == 0:
         parser.error("--port 0 cannot be shared by several workers; pick a port")
     if args.grace < 0:
         parser.error("--grace cannot be negative")
+    try:
+        args.options = options_from(args)
+    except ValueError as exc:
+        parser.error(str(exc))
     return args
+
+
+def options_from(args: argparse.Namespace) -> GatewayOptions:
+    """The limits the command line asked for; ValueError names a bad one."""
+    return GatewayOptions(
+        hold=HoldOptions(queue=args.hold_queue, deadline=args.wake_timeout),
+        mirror=MirrorOptions(
+            concurrency=args.mirror_concurrency,
+            queue=args.mirror_queue,
+            timeout=args.mirror_timeout,
+            body_limit=args.mirror_body_limit,
+        ),
+        sink=SinkOptions(buffer=args.sink_buffer),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         control_url=args.control_url,
         token_file=args.token_file,
         grace=args.grace,
+        options=args.options,
     )
     if args.workers == 1:
         return run_worker(config)

@@ -1,11 +1,15 @@
 """One gateway worker, from bind to drain.
 
 ``run_worker(config)`` binds the port (with ``SO_REUSEPORT`` when several workers
-share it), serves at once with an empty table while the route sync fills it in,
-and on SIGTERM or SIGINT drains: it stops accepting, lets requests in flight finish
-for up to ``config.grace`` seconds, closes the upstream pool and returns 0. A worker
-that cannot bind returns ``EXIT_CANNOT_START`` so its supervisor does not retry in a loop.
-The event loop is uvloop's when uvloop is installed.
+share it), serves at once with an empty table while the route sync fills it in, and
+runs its background tasks: the route sync (each new table goes to the handler and the
+log sinks), the traffic reporter, the log flusher and the log sink senders. On SIGTERM
+or SIGINT it drains: it stops accepting, lets requests in flight finish for up to
+``config.grace`` seconds (the route sync still runs, so held requests can still be
+released), gives mirror copies a second, sends a last traffic report and what the log
+sinks still hold (each bounded in time), closes its client pools and returns 0. A
+worker that cannot bind returns ``EXIT_CANNOT_START`` so its supervisor does not retry
+in a loop. The event loop is uvloop's when uvloop is installed.
 """
 
 from __future__ import annotations
@@ -18,14 +22,19 @@ import signal
 import socket
 import sys
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
-from waypost.gateway.accesslog import AccessLog
+from waypost.gateway.core.table import RouteTable
+from waypost.gateway.options import GatewayOptions
+from waypost.gateway.reporter import Reporter
+from waypost.gateway.requestlog import RequestLog
 from waypost.gateway.server import ProxyHandler
+from waypost.gateway.sinks import SinkSet
 from waypost.gateway.sync import RouteSync
 from waypost.gateway.upstream import Upstream
 
@@ -37,6 +46,10 @@ log = logging.getLogger("waypost.gateway")
 EXIT_CANNOT_START = 3
 _PARENT_CHECK_SECONDS = 1.0
 _FLUSH_SECONDS = 0.2
+#: Seconds mirror copies in flight get after the drain, then the final report and sinks.
+_MIRROR_GRACE = 1.0
+_FINAL_REPORT_SECONDS = 2.0
+_FINAL_SINK_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,8 @@ class WorkerConfig:
     backlog: int = 1024
     #: In pre-fork mode, the supervisor's pid: a worker whose parent is gone drains and exits.
     parent_pid: int | None = None
+    #: Limits: held requests, mirrors, log sinks, traffic reports.
+    options: GatewayOptions = field(default_factory=GatewayOptions)
 
 
 def bind_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
@@ -100,9 +115,30 @@ async def serve(config: WorkerConfig) -> int:
         log.error("cannot bind %s:%s: %s", config.host, config.port, exc)
         return EXIT_CANNOT_START
     upstream = Upstream.create()
-    access_log = AccessLog(sys.stdout)
-    handler = ProxyHandler(upstream, access_log)
-    sync = RouteSync(config.control_url, config.token_file, handler.swap)
+    internal = _internal_session()
+    sinks = SinkSet(internal, config.options.sink)
+    request_log = RequestLog(sys.stdout, sinks=sinks)
+    reporter: Reporter | None = None
+
+    def nudge() -> None:
+        if reporter is not None:
+            reporter.nudge()
+
+    handler = ProxyHandler(upstream, request_log, options=config.options, on_waiting=nudge)
+
+    def on_table(table: RouteTable) -> None:
+        handler.swap(table)
+        sinks.update(table.log_sinks)
+
+    sync = RouteSync(config.control_url, config.token_file, on_table)
+    reporter = Reporter(
+        config.control_url,
+        config.token_file,
+        sync.gateway_id,
+        handler.traffic,
+        handler.take_waiting,
+        options=config.options.report,
+    )
     server = web.Server(handler, handler_cancellation=True, access_log=None)
     runner = web.ServerRunner(server, shutdown_timeout=config.grace)
     background: list[asyncio.Task[None]] = []
@@ -118,23 +154,40 @@ async def serve(config: WorkerConfig) -> int:
         await web.SockSite(runner, sock, backlog=config.backlog).start()
         log.info("worker %s serving on http://%s:%s", os.getpid(), config.host, config.port)
         start(sync.run(), "gateway-route-sync")
-        start(_flush_periodically(access_log), "gateway-access-log")
+        start(reporter.run(internal), "gateway-traffic-report")
+        start(_flush_periodically(request_log), "gateway-request-log")
         if config.parent_pid is not None:
             start(_watch_parent(config.parent_pid, stopping), "gateway-parent-watch")
         await stopping.wait()
         log.info("worker %s draining (up to %gs)", os.getpid(), config.grace)
     finally:
+        await runner.cleanup()
         for task in background:
             task.cancel()
         for task in background:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await runner.cleanup()
+        await handler.close(_MIRROR_GRACE)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_FINAL_REPORT_SECONDS):
+                await reporter.send_once(internal)
+        await sinks.close(_FINAL_SINK_SECONDS)
+        await internal.close()
         await upstream.close()
         sock.close()
-        access_log.flush()
+        request_log.flush()
     log.info("worker %s stopped", os.getpid())
     return 1 if crashed else 0
+
+
+def _internal_session() -> aiohttp.ClientSession:
+    """The client for the control plane's report endpoint and for log sinks."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=64, limit_per_host=8),
+        cookie_jar=aiohttp.DummyCookieJar(),
+        timeout=aiohttp.ClientTimeout(total=30.0, sock_connect=5.0),
+        trust_env=False,
+    )
 
 
 def _background_done(task: asyncio.Task[None], stopping: asyncio.Event, crashed: list[str]) -> None:
@@ -148,10 +201,10 @@ def _background_done(task: asyncio.Task[None], stopping: asyncio.Event, crashed:
         stopping.set()
 
 
-async def _flush_periodically(access_log: AccessLog) -> None:
+async def _flush_periodically(request_log: RequestLog) -> None:
     while True:
         await asyncio.sleep(_FLUSH_SECONDS)
-        access_log.flush()
+        request_log.flush()
 
 
 async def _watch_parent(parent_pid: int, stopping: asyncio.Event) -> None:

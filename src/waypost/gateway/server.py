@@ -1,19 +1,25 @@
-"""The request handler: match, choose, balance, forward, stream back, log.
+"""The request handler: match, choose, hold, balance, forward, mirror, stream back, log.
 
 ``ProxyHandler`` is an aiohttp low-level handler (no router, no middlewares): every
 decision is a call into ``core``; this module only moves bytes and turns failures
 into JSON errors of one shape (``{"error", "message"}``):
 
-- malformed path: 400; no route: 404; route without a ready replica: 503 with
-  ``Retry-After: 1``; no connection to any replica: 502 (a connect failure is
-  retried once on another ready replica, since nothing was sent, and the replica
-  is set aside for a few seconds until the route table catches up);
+- malformed path: 400; no route: 404; no connection to any replica: 502 (a connect
+  failure is retried once on another ready replica, since nothing was sent, and the
+  replica is set aside for a few seconds until the route table catches up);
+- a backend target without a ready replica: if it is asleep or waking, the request is
+  held until a route table brings a ready replica (``holds``; 504 after the wake
+  deadline, 503 with ``Retry-After: 1`` when too many wait); in any other state, 503
+  with ``Retry-After: 1`` at once;
 - paths under ``/-/`` are the gateway's own (no org name can be ``-``):
   ``GET /-/health`` answers ``{"status": "ok", "routes": N, "revision": R}``.
 
-Bodies stream both ways: the client's body is handed to the upstream client as a
-stream, and the response is written back chunk by chunk as it arrives, so chunked
-responses and server-sent events reach the client without delay.
+The backend is ``core.split.choose(route, draw)`` with ``random.random()`` or, for a
+sticky route, the sticky draw of the request's key. Bodies stream both ways: the
+client's body is handed to the upstream client as a stream (through the mirror tee when
+the route has mirrors), and the response is written back chunk by chunk as it arrives,
+so chunked responses and server-sent events reach the client without delay. Every
+request ends in one request-log line and in the traffic counts of the report.
 """
 
 from __future__ import annotations
@@ -29,10 +35,10 @@ from collections.abc import Callable
 import aiohttp
 from aiohttp import web
 from aiohttp.http import HttpVersion11
+from aiohttp.streams import StreamReader
 from multidict import CIMultiDict
 
 from waypost.errors import NotFound, Unavailable, WaypostError
-from waypost.gateway.accesslog import CLIENT_CLOSED, AccessEntry, AccessLog
 from waypost.gateway.core.balance import RoundRobin
 from waypost.gateway.core.errors import BadGateway, BadRequest
 from waypost.gateway.core.headers import (
@@ -44,9 +50,15 @@ from waypost.gateway.core.headers import (
     request_headers,
     response_headers,
 )
+from waypost.gateway.core.logline import CLIENT_CLOSED, RequestRecord, alias_of
 from waypost.gateway.core.paths import split_target
 from waypost.gateway.core.split import choose, sticky_draw, sticky_key
 from waypost.gateway.core.table import RouteMatch, RouteTable
+from waypost.gateway.core.traffic import TrafficCounter
+from waypost.gateway.holds import HoldQueue
+from waypost.gateway.mirrors import BodyTee, MirrorBatch, Mirrors
+from waypost.gateway.options import GatewayOptions
+from waypost.gateway.requestlog import RequestLog
 from waypost.gateway.upstream import Upstream, UpstreamConnectError, UpstreamError
 from waypost.model.routes import ReplicaAddress, RouteTarget
 
@@ -71,74 +83,140 @@ class ProxyHandler:
     def __init__(
         self,
         upstream: Upstream,
-        access_log: AccessLog,
+        request_log: RequestLog,
         *,
         table: RouteTable | None = None,
+        options: GatewayOptions | None = None,
+        on_waiting: Callable[[], None] = lambda: None,
         draw: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.perf_counter,
         new_request_id: Callable[[], str] = _new_request_id,
     ) -> None:
+        opts = options or GatewayOptions()
         self.table = table or RouteTable.empty()
+        self.traffic = TrafficCounter(max_entries=opts.report.max_entries)
         self._upstream = upstream
-        self._log = access_log
+        self._log = request_log
         self._balancer = RoundRobin()
         self._draw = draw
         self._clock = clock
         self._new_request_id = new_request_id
+        self._on_waiting = on_waiting
+        self.holds = HoldQueue(opts.hold, on_first_waiting=self._first_waiting)
+        self.mirrors = Mirrors(
+            upstream,
+            self._balancer,
+            request_log,
+            self.traffic,
+            self._target,
+            options=opts.mirror,
+            on_sleeping=self._mirror_found_sleeping,
+            clock=clock,
+        )
+        # Sleeping mirror targets a copy could not reach: reported once, so they wake.
+        self._wake: set[str] = set()
 
     def swap(self, table: RouteTable) -> None:
         """Serve ``table`` from now on; requests in flight keep the one they matched."""
         self.table = table
         self._balancer.retain(table.targets)
+        self.holds.table_changed(table.targets)
+
+    def take_waiting(self) -> tuple[str, ...]:
+        """Targets to wake: those with held requests, and sleeping mirrors seen since last."""
+        if not self._wake:
+            return self.holds.waiting
+        keys = set(self.holds.waiting) | self._wake
+        self._wake = set()
+        return tuple(sorted(keys))
+
+    async def close(self, grace: float = 0.0) -> None:
+        """Give mirror copies in flight up to ``grace`` seconds, then cancel them."""
+        await self.mirrors.close(grace)
+
+    def _target(self, key: str) -> RouteTarget | None:
+        return self.table.targets.get(key)
+
+    def _first_waiting(self, key: str) -> None:
+        log.info("holding requests for %s until it wakes", key)
+        self._on_waiting()
+
+    def _mirror_found_sleeping(self, key: str) -> None:
+        self._wake.add(key)
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         started = self._clock()
         path, query = split_target(request.raw_path)
-        entry = AccessEntry(self._new_request_id(), request.method, path)
+        record = RequestRecord(self._new_request_id(), request.method, path)
         try:
-            return await self._handle(request, path, query, entry)
+            return await self._handle(request, path, query, record)
         except asyncio.CancelledError:
-            entry.status = CLIENT_CLOSED
+            record.status = CLIENT_CLOSED
             raise
         finally:
-            self._log.write(entry, (self._clock() - started) * 1000.0)
+            latency_ms = (self._clock() - started) * 1000.0
+            record.bytes_in = request.content.total_bytes
+            target, route, backend = record.target, record.route, record.backend
+            if target is not None and route is not None and backend is not None:
+                self.traffic.end(target, record.status, latency_ms)
+                self.traffic.backend(route, backend, target, record.status)
+            self._log.request(record, latency_ms)
 
     async def _handle(
-        self, request: web.BaseRequest, path: str, query: str, entry: AccessEntry
+        self, request: web.BaseRequest, path: str, query: str, record: RequestRecord
     ) -> web.StreamResponse:
         if path.startswith(_RESERVED):
-            return self._own(request, path, entry)
+            return self._own(request, path, record)
         try:
             match = self.table.match(path)
         except BadRequest as exc:
-            return _error(exc, entry)
+            return _error(exc, record)
         if match is None:
-            return _error(NotFound(f"no endpoint at {path}"), entry)
-        entry.prefix = match.prefix
+            return _error(NotFound(f"no endpoint at {path}"), record)
         route = match.route
+        record.route = match.prefix
+        record.project = f"{route.org}/{route.project}"
+        record.alias = alias_of(route.selector)
         key = sticky_key(route.sticky, request.headers)
         choice = choose(route, sticky_draw(key) if key is not None else self._draw())
         if choice is None:
-            return _error(Unavailable(f"/{match.prefix} has no backend taking traffic"), entry)
-        entry.backend, entry.target = choice.backend_name, choice.backend_target_key
-        target = match.target(choice.backend_target_key)
+            return _error(Unavailable(f"/{match.prefix} has no backend taking traffic"), record)
+        target_key = choice.backend_target_key
+        record.backend, record.target = choice.backend_name, target_key
+        self.traffic.begin(target_key)
+        target = match.target(target_key)
         replica = self._balancer.pick(target, now=self._clock()) if target is not None else None
         if target is None or replica is None:
-            return _error(
-                Unavailable(
-                    f"/{match.prefix} has no ready replica "
-                    f"(backend {choice.backend_name}: {choice.backend_target_key})"
-                ),
-                entry,
-            )
+            if self.holds.decide(target) != "hold":
+                return _error(
+                    Unavailable(
+                        f"/{match.prefix} has no ready replica "
+                        f"(backend {choice.backend_name}: {target_key})"
+                    ),
+                    record,
+                )
+            try:
+                target = await self.holds.wait(target_key, self._target)
+            except WaypostError as exc:
+                return _error(exc, record)
+            replica = self._balancer.pick(target, now=self._clock())
+            if replica is None:  # a table with a ready replica released it: not reachable
+                return _error(Unavailable(f"/{match.prefix} has no ready replica"), record)
+        batch = self.mirrors.begin(request, match, record, query) if route.mirrors else None
         try:
-            upstream_response = await self._send(request, match, target, replica, query, entry)
-        except WaypostError as exc:
-            return _error(exc, entry)
-        try:
-            return await _relay(request, upstream_response, entry)
+            try:
+                upstream_response = await self._send(
+                    request, match, target, replica, query, record, batch
+                )
+            except WaypostError as exc:
+                return _error(exc, record)
+            try:
+                return await _relay(request, upstream_response, record)
+            finally:
+                upstream_response.release()
         finally:
-            upstream_response.release()
+            if batch is not None:
+                batch.close()
 
     async def _send(
         self,
@@ -147,13 +225,14 @@ class ProxyHandler:
         target: RouteTarget,
         replica: ReplicaAddress,
         query: str,
-        entry: AccessEntry,
+        record: RequestRecord,
+        batch: MirrorBatch | None,
     ) -> aiohttp.ClientResponse:
         """Open the upstream request, retrying a connect failure once on another replica."""
-        path = (match.rest or "/") if target.strip_prefix else entry.path
+        path = (match.rest or "/") if target.strip_prefix else record.path
         headers = request_headers(
             request.headers.items(),
-            Forwarding(match.prefix, request.remote, request.headers.get(HOST), entry.request_id),
+            Forwarding(match.prefix, request.remote, request.headers.get(HOST), record.request_id),
         )
         has_body = request.body_exists
         if has_body and request.version == HttpVersion11:
@@ -163,8 +242,12 @@ class ProxyHandler:
                 request.writer.output_size = 0  # the real response has not started yet
         failed: set[str] = set()
         while True:
-            entry.replica = replica.id
-            body = request.content if has_body else None
+            record.replica = replica.id
+            body: StreamReader | BodyTee | None = None
+            if has_body:
+                body = request.content
+                if batch is not None and batch.needs_body:
+                    body = batch.tee(body)  # the mirrors keep the body as the primary reads it
             try:
                 return await self._upstream.send(
                     replica.address, request.method, path, query, headers, body
@@ -173,7 +256,7 @@ class ProxyHandler:
                 failed.add(replica.id)
                 now = self._clock()
                 self._balancer.failed(target.key, replica.id, now=now)
-                log.warning("request %s: %s", entry.request_id, exc)
+                log.warning("request %s: %s", record.request_id, exc)
                 retry = (
                     self._balancer.pick(target, failed, now=now)
                     if len(failed) < _ATTEMPTS
@@ -183,32 +266,32 @@ class ProxyHandler:
                     raise BadGateway(f"could not connect to a replica of /{match.prefix}") from exc
                 replica = retry
             except UpstreamError as exc:
-                log.warning("request %s: %s", entry.request_id, exc)
+                log.warning("request %s: %s", record.request_id, exc)
                 raise BadGateway(f"the replica of /{match.prefix} failed to answer") from exc
 
-    def _own(self, request: web.BaseRequest, path: str, entry: AccessEntry) -> web.Response:
+    def _own(self, request: web.BaseRequest, path: str, record: RequestRecord) -> web.Response:
         if path != HEALTH_PATH or request.method not in ("GET", "HEAD"):
-            return _error(NotFound(f"no gateway resource at {path}"), entry)
+            return _error(NotFound(f"no gateway resource at {path}"), record)
         table = self.table
         body = {"status": "ok", "routes": len(table), "revision": table.revision}
-        return _json(200, body, entry)
+        return _json(200, body, record)
 
 
 async def _relay(
-    request: web.BaseRequest, upstream: aiohttp.ClientResponse, entry: AccessEntry
+    request: web.BaseRequest, upstream: aiohttp.ClientResponse, record: RequestRecord
 ) -> web.StreamResponse:
     """Stream the upstream response to the client, chunk by chunk as it arrives."""
-    headers = CIMultiDict(response_headers(upstream.headers.items(), entry.request_id))
-    entry.status = upstream.status
+    headers = CIMultiDict(response_headers(upstream.headers.items(), record.request_id))
+    record.status = upstream.status
     if upstream.content.is_eof():
         # The whole body arrived with the headers (the usual small JSON answer): nothing
         # to stream, so send status, headers and body in one write.
         try:
             body = await upstream.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("request %s: the replica's response is broken: %r", entry.request_id, exc)
-            return _error(BadGateway("the replica sent a broken response"), entry)
-        entry.bytes = len(body)
+            log.warning("request %s: the replica's response is broken: %r", record.request_id, exc)
+            return _error(BadGateway("the replica sent a broken response"), record)
+        record.bytes_out = len(body)
         return web.Response(
             status=upstream.status, reason=upstream.reason, body=body, headers=headers
         )
@@ -217,30 +300,30 @@ async def _relay(
         await response.prepare(request)
         async for chunk in upstream.content.iter_any():
             await response.write(chunk)
-            entry.bytes += len(chunk)
+            record.bytes_out += len(chunk)
     except ConnectionError:
-        entry.status = CLIENT_CLOSED  # the client went away; nothing left to tell it
+        record.status = CLIENT_CLOSED  # the client went away; nothing left to tell it
     except (aiohttp.ClientError, TimeoutError) as exc:
         # The status line is out: the client can only learn of the failure from a
         # response cut short, so close its connection instead of ending the body.
-        log.warning("request %s: the replica broke off its response: %r", entry.request_id, exc)
+        log.warning("request %s: the replica broke off its response: %r", record.request_id, exc)
         request.protocol.force_close()
     return response
 
 
-def _error(exc: WaypostError, entry: AccessEntry) -> web.Response:
-    response = _json(exc.status, exc.to_json(), entry)
+def _error(exc: WaypostError, record: RequestRecord) -> web.Response:
+    response = _json(exc.status, exc.to_json(), record)
     if isinstance(exc, Unavailable):
         response.headers[RETRY_AFTER] = "1"
     return response
 
 
-def _json(status: int, body: dict[str, object], entry: AccessEntry) -> web.Response:
+def _json(status: int, body: dict[str, object], record: RequestRecord) -> web.Response:
     data = json.dumps(body).encode()
-    entry.status, entry.bytes = status, len(data)
+    record.status, record.bytes_out = status, len(data)
     return web.Response(
         status=status,
         body=data,
         content_type="application/json",
-        headers={X_REQUEST_ID: entry.request_id},
+        headers={X_REQUEST_ID: record.request_id},
     )

@@ -24,6 +24,7 @@ import aiohttp
 
 from waypost.gateway.core.backoff import Backoff
 from waypost.gateway.core.table import RouteTable
+from waypost.gateway.tokenfile import TokenUnavailable, read_token
 from waypost.model.routes import RouteSnapshot
 
 __all__ = ["ROUTES_PATH", "RouteSync", "SyncFailed"]
@@ -110,12 +111,9 @@ class RouteSync:
 
     def _read_token(self) -> str:
         try:
-            token = self._token_file.read_text().strip()
-        except OSError as exc:
-            raise SyncFailed(f"cannot read the token file {self._token_file}") from exc
-        if not token:
-            raise SyncFailed(f"the token file {self._token_file} is empty")
-        return token
+            return read_token(self._token_file)
+        except TokenUnavailable as exc:
+            raise SyncFailed(str(exc)) from exc
 
     def _failed(self, reason: str) -> None:
         self._failures += 1

@@ -2,10 +2,10 @@
 
 ``Upstream.send`` opens a request to a replica address taken from the route table
 (never from the request) with the path exactly as received, streams the request
-body from the client, and returns as soon as the response headers are in; the
-caller streams the body on. Proxy hygiene on this side: no cookie jar, no
-decompression, no default headers added, no proxies from the environment, no
-redirects followed, a bounded number of connections per replica.
+body from the client (or sends a mirror copy's kept body), and returns as soon as
+the response headers are in; the caller streams the body on. Proxy hygiene on this
+side: no cookie jar, no decompression, no default headers added, no proxies from the
+environment, no redirects followed, a bounded number of connections per replica.
 
 A failure to connect is ``UpstreamConnectError``: the request was not sent, so the
 caller may try another replica. A failure after that, before the response headers,
@@ -14,6 +14,7 @@ is ``UpstreamError``. Their messages name the replica: for logs, not for clients
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable
 from dataclasses import dataclass
 
 import aiohttp
@@ -86,7 +87,7 @@ class Upstream:
         path: str,
         query: str,
         headers: list[tuple[str, str]],
-        body: StreamReader | None,
+        body: StreamReader | AsyncIterable[bytes] | bytes | bytearray | None,
     ) -> aiohttp.ClientResponse:
         """Send a request to ``address`` (host:port); the caller releases the response."""
         url = URL.build(

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.integration.gateway.support import (
-    TOKEN,
-    FakeControlPlane,
-    GatewayProcess,
-    RecordingUpstream,
-    ServerThread,
-    free_port,
-    pid_alive,
-)
+from tests.integration.gateway.doubles import FakeControlPlane, RecordingUpstream, ServerThread
+from tests.integration.gateway.support import TOKEN, GatewayProcess, free_port, pid_alive
 from waypost.model.routes import RouteSnapshot
 
 
@@ -77,7 +70,11 @@ def start_gateway(env: Env, tmp_path: Path) -> Iterator[GatewayFactory]:
     started: list[GatewayProcess] = []
 
     def start(
-        *, control_url: str | None = None, workers: int = 1, grace: float = 10.0
+        *,
+        control_url: str | None = None,
+        workers: int = 1,
+        grace: float = 10.0,
+        extra_args: Sequence[str] = (),
     ) -> GatewayProcess:
         gateway = GatewayProcess(
             free_port(),
@@ -86,6 +83,7 @@ def start_gateway(env: Env, tmp_path: Path) -> Iterator[GatewayFactory]:
             tmp_path,
             workers=workers,
             grace=grace,
+            extra_args=tuple(extra_args),
         )
         started.append(gateway)
         gateway.start()

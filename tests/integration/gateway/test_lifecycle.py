@@ -17,12 +17,8 @@ import httpx
 import pytest
 
 from tests.integration.gateway.conftest import Env, GatewayFactory
-from tests.integration.gateway.support import (
-    FakeControlPlane,
-    build_snapshot,
-    free_port,
-    pid_alive,
-)
+from tests.integration.gateway.doubles import FakeControlPlane
+from tests.integration.gateway.support import build_snapshot, free_port, pid_alive
 
 V1 = "acme/shop/hello/1/web"
 V2 = "acme/shop/hello/2/web"

@@ -305,26 +305,31 @@ def test_access_log_has_one_json_line_per_request(env: Env, client: httpx.Client
     request_id = response.headers["X-Request-ID"]
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        lines = [e for e in env.gateway.access_log() if e["request_id"] == request_id]
+        lines = [e for e in env.gateway.request_log() if e["request_id"] == request_id]
         if lines:
             break
         time.sleep(0.05)
     (line,) = lines
+    assert line["kind"] == "request"
     assert line["method"] == "GET"
     assert line["path"] == "/acme/shop/hello/production/web/logged"
     assert line["status"] == 200
-    assert line["prefix"] == "acme/shop/hello/production/web"
+    assert line["project"] == "acme/shop"
+    assert line["route"] == "acme/shop/hello/production/web"
+    assert line["alias"] == "production"
     assert line["backend"] == "v1"
     assert line["target"] == V1
+    assert (line["version"], line["endpoint"]) == (1, "web")
     assert line["replica"] == f"r0-{env.a.address}"
-    assert line["bytes"] == len(response.content)
+    assert line["bytes_in"] == 0
+    assert line["bytes_out"] == len(response.content)
     assert line["latency_ms"] > 0
 
 
 def wait_for_log(env: Env, request_id: str) -> dict[str, object]:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        for line in env.gateway.access_log():
+        for line in env.gateway.request_log():
             if line["request_id"] == request_id:
                 return line
         time.sleep(0.05)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from waypost.gateway.__main__ import parse_args
+from waypost.gateway.options import GatewayOptions, HoldOptions, MirrorOptions, SinkOptions
 
 
 def test_flags_the_control_plane_passes() -> None:
@@ -26,6 +27,30 @@ def test_flags_the_control_plane_passes() -> None:
 def test_defaults() -> None:
     args = parse_args(["--control-url", "http://c", "--token-file", "t"])
     assert (args.host, args.port, args.workers) == ("127.0.0.1", 8080, 1)
+    assert args.options == GatewayOptions()
+    assert args.options.hold == HoldOptions(queue=1000, deadline=60.0)
+    mirror = args.options.mirror
+    assert (mirror.concurrency, mirror.queue, mirror.timeout, mirror.body_limit) == (
+        16,
+        256,
+        30.0,
+        1024 * 1024,
+    )
+    assert args.options.sink.buffer == 10_000
+
+
+def test_limit_flags() -> None:
+    args = parse_args(
+        [
+            "--control-url", "http://c", "--token-file", "t",
+            "--hold-queue", "5", "--wake-timeout", "0.5",
+            "--mirror-concurrency", "2", "--mirror-queue", "0", "--mirror-timeout", "1.5",
+            "--mirror-body-limit", "100", "--sink-buffer", "50",
+        ]
+    )  # fmt: skip
+    assert args.options.hold == HoldOptions(queue=5, deadline=0.5)
+    assert args.options.mirror == MirrorOptions(concurrency=2, queue=0, timeout=1.5, body_limit=100)
+    assert args.options.sink == SinkOptions(buffer=50)
 
 
 @pytest.mark.parametrize(
@@ -35,6 +60,11 @@ def test_defaults() -> None:
         pytest.param(["--port", "70000"], id="bad-port"),
         pytest.param(["--workers", "2", "--port", "0"], id="shared-random-port"),
         pytest.param(["--grace", "-1"], id="negative-grace"),
+        pytest.param(["--hold-queue", "-1"], id="negative-hold-queue"),
+        pytest.param(["--wake-timeout", "0"], id="zero-wake-timeout"),
+        pytest.param(["--mirror-concurrency", "0"], id="no-mirror-concurrency"),
+        pytest.param(["--mirror-timeout", "-2"], id="negative-mirror-timeout"),
+        pytest.param(["--sink-buffer", "0"], id="no-sink-buffer"),
     ],
 )
 def test_bad_values_exit_with_usage(extra: list[str]) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from waypost.gateway.core.split import Choice, choose, cookie_value, sticky_draw, sticky_key
 from waypost.model.routes import Route, RouteBackend
@@ -113,3 +115,42 @@ def test_cookie_value_edge_cases() -> None:
     assert cookie_value("a", "a") is None
     assert cookie_value("a=", "a") is None
     assert cookie_value(" a = x ", "a") == "x"
+
+
+def sticky_backends(route: Route, keys: list[str]) -> list[str]:
+    chosen = [choose(route, sticky_draw(key)) for key in keys]
+    return [c.backend_name for c in chosen if c is not None]
+
+
+def test_moving_ten_percent_of_weight_moves_only_the_keys_it_must() -> None:
+    keys = [f"user-{i}" for i in range(10_000)]
+    before = sticky_backends(alias(("A", 50), ("B", 50)), keys)
+    after = sticky_backends(alias(("A", 40), ("B", 60)), keys)
+    assert sticky_backends(alias(("A", 50), ("B", 50)), keys) == before  # weights put: no move
+    moves = [(b, a) for b, a in zip(before, after, strict=True) if b != a]
+    assert ("B", "A") not in moves
+    # Each key moves with probability 0.1 (its draw in [0.4, 0.5)): 3 standard deviations.
+    sd = (len(keys) * 0.1 * 0.9) ** 0.5 / len(keys)
+    assert abs(len(moves) / len(keys) - 0.1) < 3 * sd
+
+
+@given(
+    total=st.integers(min_value=2, max_value=1000),
+    data=st.data(),
+)
+def test_two_backends_keys_only_move_towards_the_one_gaining(
+    total: int, data: st.DataObject
+) -> None:
+    a_before = data.draw(st.integers(min_value=1, max_value=total - 1))
+    a_after = data.draw(st.integers(min_value=0, max_value=a_before))
+    before = alias(("A", a_before), ("B", total - a_before))
+    after = alias(("A", a_after), ("B", total - a_after))
+    for i in range(200):
+        draw = sticky_draw(f"k{i}")
+        old, new = choose(before, draw), choose(after, draw)
+        assert old is not None
+        assert new is not None
+        if old.backend_name == "B":
+            assert new.backend_name == "B"
+        elif new.backend_name == "B":  # moved: exactly the draws in the weight moved
+            assert a_after / total <= draw < a_before / total + 1e-12

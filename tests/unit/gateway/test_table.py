@@ -6,6 +6,7 @@ import pytest
 
 from waypost.gateway.core.table import RouteTable
 from waypost.model.routes import (
+    LogSink,
     ReplicaAddress,
     Route,
     RouteBackend,
@@ -216,3 +217,11 @@ def test_many_routes_are_indexed_by_segments() -> None:
     table = RouteTable.from_snapshot(RouteSnapshot(1, (), routes))
     assert table.match("/org4999/p/d/1/web/x") is not None
     assert table.match("/org5000/p/d/1/web/x") is None
+
+
+def test_the_table_carries_the_snapshot_log_sinks() -> None:
+    sinks = (LogSink("acme/shop", "http://127.0.0.1:9/logs"),)
+    snapshot = RouteSnapshot(8, SNAPSHOT.targets, SNAPSHOT.routes, sinks)
+    assert RouteTable.from_snapshot(snapshot).log_sinks == sinks
+    assert RouteTable.from_snapshot(SNAPSHOT).log_sinks == ()
+    assert RouteTable.empty().log_sinks == ()

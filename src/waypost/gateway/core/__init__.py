@@ -1,4 +1,4 @@
-"""The gateway's sans-I/O core: route table, split choice, balancing, header rules.
+"""The gateway's sans-I/O core: routes, splits, balancing, headers, mirrors, holds, logs.
 
 Pure functions and small values: no asyncio, no sockets, no clock, no randomness
 (those are arguments). Imports only the standard library, ``waypost.model`` and
@@ -7,11 +7,16 @@ Pure functions and small values: no asyncio, no sockets, no clock, no randomness
 
 from waypost.gateway.core.backoff import Backoff
 from waypost.gateway.core.balance import RoundRobin
-from waypost.gateway.core.errors import BadGateway, BadRequest
+from waypost.gateway.core.errors import BadGateway, BadRequest, GatewayTimeout
 from waypost.gateway.core.headers import Forwarding, request_headers, response_headers
+from waypost.gateway.core.hold import HoldBook
+from waypost.gateway.core.logline import MirrorRecord, RequestRecord, mirror_line, request_line
+from waypost.gateway.core.mirror import Lane, body_plan, mirror_path
 from waypost.gateway.core.paths import RequestPath, normalize, split_target
+from waypost.gateway.core.sinkbuffer import SinkBuffer
 from waypost.gateway.core.split import Choice, choose, sticky_draw, sticky_key
 from waypost.gateway.core.table import RouteMatch, RouteTable
+from waypost.gateway.core.traffic import TrafficCounter
 
 __all__ = [
     "Backoff",
@@ -19,13 +24,24 @@ __all__ = [
     "BadRequest",
     "Choice",
     "Forwarding",
+    "GatewayTimeout",
+    "HoldBook",
+    "Lane",
+    "MirrorRecord",
     "RequestPath",
+    "RequestRecord",
     "RoundRobin",
     "RouteMatch",
     "RouteTable",
+    "SinkBuffer",
+    "TrafficCounter",
+    "body_plan",
     "choose",
+    "mirror_line",
+    "mirror_path",
     "normalize",
     "request_headers",
+    "request_line",
     "response_headers",
     "split_target",
     "sticky_draw",

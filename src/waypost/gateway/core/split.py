@@ -5,8 +5,13 @@
 ``random.random()``; for a sticky route (``header:NAME`` or ``cookie:NAME``) it
 passes ``sticky_draw(key)``, a stable hash of the key, so the same user always
 lands on the same backend while the weights stay as they are. A backend of weight
-0 is never chosen. Mirrors are not chosen: every mirror gets a copy (later work),
-and they stay on the route for that.
+0 is never chosen. Mirrors are not chosen: every mirror gets a copy (``mirror``).
+
+Backends own contiguous slices of [0, 1) in route order, so moving weight between two
+neighbours moves only the keys whose draws fall in the slice that changed hands (with
+two backends, exactly the share moved, and never a key towards the backend that lost
+weight); with three or more, a backend between the two shifts and passes on as many
+keys as it receives.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from typing import final
 
 from waypost.gateway.core.errors import BadRequest
 from waypost.gateway.core.paths import LEADING_SEGMENTS, RequestPath, normalize
-from waypost.model.routes import Route, RouteSnapshot, RouteTarget
+from waypost.model.routes import LogSink, Route, RouteSnapshot, RouteTarget
 
 __all__ = ["RouteMatch", "RouteTable"]
 
@@ -52,7 +52,7 @@ class _Entry:
 class RouteTable:
     """Routes of one snapshot revision; build a new table to change anything."""
 
-    __slots__ = ("_endpointless", "_routed", "_targets", "revision", "route_count")
+    __slots__ = ("_endpointless", "_routed", "_targets", "log_sinks", "revision", "route_count")
 
     def __init__(
         self,
@@ -60,8 +60,11 @@ class RouteTable:
         routed: Mapping[tuple[str, ...], _Entry],
         endpointless: Mapping[tuple[str, ...], _Entry],
         targets: Mapping[str, RouteTarget],
+        log_sinks: tuple[LogSink, ...] = (),
     ) -> None:
         self.revision = revision
+        #: Where each project's request-log lines go (from the snapshot).
+        self.log_sinks = log_sinks
         self._routed = routed
         self._endpointless = endpointless
         self._targets = targets
@@ -93,6 +96,7 @@ class RouteTable:
             MappingProxyType(routed),
             MappingProxyType(endpointless),
             MappingProxyType(targets),
+            snapshot.log_sinks,
         )
 
     @property

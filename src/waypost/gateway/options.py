@@ -1,0 +1,97 @@
+"""The gateway's limits, as frozen values with their defaults (the command line sets them).
+
+Everything a request can make the gateway hold on to is bounded here: requests held
+while an endpoint wakes, mirror copies and their bodies, log lines waiting for a sink,
+traffic counts waiting for the control plane.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["GatewayOptions", "HoldOptions", "MirrorOptions", "ReportOptions", "SinkOptions"]
+
+MIB = 1024 * 1024
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+@dataclass(frozen=True)
+class HoldOptions:
+    #: Requests held per target while it wakes; beyond this, 503 with Retry-After.
+    queue: int = 1000
+    #: Seconds a held request waits for a ready replica before a 504.
+    deadline: float = 60.0
+
+    def __post_init__(self) -> None:
+        _check(self.queue >= 0, f"hold queue cannot be negative, got {self.queue}")
+        _check(self.deadline > 0, f"wake deadline must be positive, got {self.deadline}")
+
+
+@dataclass(frozen=True)
+class MirrorOptions:
+    #: Copies in flight per mirror target (per worker).
+    concurrency: int = 16
+    #: Copies waiting per mirror target; beyond this, copies are dropped and counted.
+    queue: int = 256
+    #: Seconds a copy may take, answer read to the end; a hung mirror frees its slot then.
+    timeout: float = 30.0
+    #: Request bodies up to this many bytes are copied; larger ones are not mirrored.
+    body_limit: int = 1 * MIB
+    #: Body bytes all copies of a worker may hold at once (queued, in flight, being read).
+    memory: int = 64 * MIB
+    #: Mirror tasks a worker runs at once, over all targets.
+    tasks: int = 4096
+
+    def __post_init__(self) -> None:
+        _check(self.concurrency >= 1, f"mirror concurrency must be >= 1, got {self.concurrency}")
+        _check(self.queue >= 0, f"mirror queue cannot be negative, got {self.queue}")
+        _check(self.timeout > 0, f"mirror timeout must be positive, got {self.timeout}")
+        _check(self.body_limit >= 0, f"mirror body limit cannot be negative, got {self.body_limit}")
+        _check(self.memory >= 0, f"mirror memory cannot be negative, got {self.memory}")
+        _check(self.tasks >= 1, f"mirror tasks must be >= 1, got {self.tasks}")
+
+
+@dataclass(frozen=True)
+class SinkOptions:
+    #: Lines buffered per sink; the oldest are dropped (and counted) beyond this.
+    buffer: int = 10_000
+    #: Lines per POST.
+    batch: int = 500
+    #: Seconds between POSTs of a batch that is not full.
+    interval: float = 1.0
+    #: Seconds one POST may take.
+    timeout: float = 10.0
+    #: Retry delays after failed POSTs: ``backoff_initial`` doubling up to ``backoff_cap``.
+    backoff_initial: float = 0.5
+    backoff_cap: float = 30.0
+
+    def __post_init__(self) -> None:
+        _check(self.buffer >= 1, f"sink buffer must be >= 1, got {self.buffer}")
+        _check(self.batch >= 1, f"sink batch must be >= 1, got {self.batch}")
+        _check(self.interval > 0 and self.timeout > 0, "sink interval and timeout must be > 0")
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    #: Seconds between traffic reports.
+    interval: float = 1.0
+    #: Seconds one report POST may take.
+    timeout: float = 5.0
+    #: Keys (targets, route backends) whose unsent counts are kept for the next report.
+    max_entries: int = 10_000
+
+    def __post_init__(self) -> None:
+        _check(self.interval > 0 and self.timeout > 0, "report interval and timeout must be > 0")
+        _check(self.max_entries >= 1, f"report max entries must be >= 1, got {self.max_entries}")
+
+
+@dataclass(frozen=True)
+class GatewayOptions:
+    hold: HoldOptions = field(default_factory=HoldOptions)
+    mirror: MirrorOptions = field(default_factory=MirrorOptions)
+    sink: SinkOptions = field(default_factory=SinkOptions)
+    report: ReportOptions = field(default_factory=ReportOptions)

@@ -1,0 +1,82 @@
+"""The request log: one JSON line per proxied request and per mirror copy.
+
+Lines (see ``core.logline`` for their fields) go to stdout, buffered and written in
+batches (``flush``: every ``max_buffered`` lines, and by the worker every 0.2 s and at
+exit), so logging costs no system call per request. A line of a project that has log
+sinks is also handed to them (``LineSink.offer``), which only appends it to a bounded
+buffer: sending happens elsewhere.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol, TextIO
+
+from waypost.gateway.core.logline import MirrorRecord, RequestRecord, mirror_line, request_line
+
+__all__ = ["LineSink", "MillisecondClock", "RequestLog"]
+
+
+class LineSink(Protocol):
+    def offer(self, project: str, line: str) -> None: ...
+
+
+class MillisecondClock:
+    """The time as ISO 8601 text to the millisecond, formatted once per millisecond."""
+
+    __slots__ = ("_ms", "_now_ns", "_text")
+
+    def __init__(self, now_ns: Callable[[], int] = time.time_ns) -> None:
+        self._now_ns = now_ns
+        self._ms = -1
+        self._text = ""
+
+    def __call__(self) -> str:
+        ms = self._now_ns() // 1_000_000
+        if ms != self._ms:
+            self._ms = ms
+            moment = datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=ms % 1000 * 1000)
+            self._text = moment.isoformat(timespec="milliseconds")
+        return self._text
+
+
+class RequestLog:
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        sinks: LineSink | None = None,
+        time_text: Callable[[], str] | None = None,
+        max_buffered: int = 256,
+    ) -> None:
+        self._stream = stream
+        self._sinks = sinks
+        self._time_text = time_text or MillisecondClock()
+        self._max_buffered = max_buffered
+        self._lines: list[str] = []
+
+    def request(self, record: RequestRecord, latency_ms: float) -> None:
+        self._write(record.project, request_line(record, self._time_text(), latency_ms))
+
+    def mirror(self, record: MirrorRecord) -> None:
+        self._write(record.project, mirror_line(record, self._time_text()))
+
+    def _write(self, project: str | None, line: str) -> None:
+        self._lines.append(line)
+        if project is not None and self._sinks is not None:
+            self._sinks.offer(project, line)
+        if len(self._lines) >= self._max_buffered:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._lines:
+            return
+        text = "\n".join(self._lines) + "\n"
+        self._lines.clear()
+        try:
+            self._stream.write(text)
+            self._stream.flush()
+        except (OSError, ValueError):
+            pass  # a closed or full stdout must never fail a request
