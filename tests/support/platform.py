@@ -117,6 +117,13 @@ class Platform:
             cwd=cwd or REPO, timeout=timeout,
         )  # fmt: skip
 
+    def cli_as(self, token: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """The CLI with ``WAYPOST_TOKEN`` set: what a user holding that token sees."""
+        return subprocess.run(
+            [*WAYPOST, *args], capture_output=True, text=True,
+            env={**self.env, "WAYPOST_TOKEN": token}, cwd=REPO, timeout=180,
+        )  # fmt: skip
+
     def deploy(self, path: Path, *extra: str) -> dict[str, Any]:
         result = self.cli("deploy", str(path), "--json", *extra)
         assert result.returncode == 0, (
