@@ -36,9 +36,10 @@ async def test_a_hundred_requests_are_held_until_the_endpoint_wakes(env: Env) ->
     assert [r.status_code for r in responses] == [200] * 100
     # The bodies were read once released: every replica saw the whole body.
     assert sorted(r.json()["body_size"] for r in responses) == list(range(100))
-    # The gateway reported the target as waiting at once, not at its next 1 s tick.
-    assert env.control.first_waiting[V1] - started < 0.5
-    assert 0.5 <= elapsed < 3.0
+    # The gateway reported the target as waiting at once, not at its next 1 s tick
+    # (the margin is for a loaded CI machine; the figure here is ~0.05 s).
+    assert env.control.first_waiting[V1] - started < 0.95
+    assert 0.5 <= elapsed < 10.0
     print(f"100 held requests answered {elapsed:.2f}s after they started")
     assert env.control.snapshot.revision == awake.revision
 
@@ -109,4 +110,4 @@ def test_other_states_without_a_replica_are_503_at_once(env: Env) -> None:
         response = httpx.get(f"{env.gateway.url}/{URL}/", timeout=10)
         assert response.status_code == 503, state
         assert response.headers["Retry-After"] == "1"
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 2.0  # not held: holding lasts up to 60 s
