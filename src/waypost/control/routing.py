@@ -4,7 +4,8 @@ Every endpoint of every version gets its version route; ``latest`` points at the
 highest version of a deployment that has ever been Running (so a new version
 that is still building, or failed, never takes ``latest`` traffic); aliases
 become routes with their backends and mirrors resolved to concrete targets. Each
-project's log sinks ride along, as the gateway never reads the store.
+project's log sinks ride along, as the gateway never reads the store, and so do the
+grants: the tokens that may call private endpoints (``token_grants``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
 
 from waypost.model.lifecycle import EndpointState
 from waypost.model.policy import AliasPolicy, Target
@@ -23,10 +26,21 @@ from waypost.model.routes import (
     RouteMirror,
     RouteSnapshot,
     RouteTarget,
+    TokenGrant,
 )
 from waypost.runtimes.base import ReplicaPhase
 
-__all__ = ["AliasInput", "EndpointInput", "build_snapshot", "latest_versions"]
+__all__ = [
+    "GRANT_SCOPES",
+    "AliasInput",
+    "EndpointInput",
+    "build_snapshot",
+    "latest_versions",
+    "token_grants",
+]
+
+#: Token scopes that may call private endpoints (within their project limit).
+GRANT_SCOPES = frozenset({"admin", "deploy", "invoke"})
 
 
 @dataclass(frozen=True)
@@ -58,6 +72,39 @@ class AliasInput:
     policy: AliasPolicy
 
 
+class GrantableToken(Protocol):
+    """What ``token_grants`` needs of a stored token (the store's TokenRecord fits)."""
+
+    @property
+    def token_hash(self) -> str: ...
+    @property
+    def scope(self) -> str: ...
+    @property
+    def project(self) -> str | None: ...
+    @property
+    def expires_at(self) -> datetime | None: ...
+    @property
+    def revoked(self) -> bool: ...
+
+
+def token_grants(tokens: Iterable[GrantableToken]) -> tuple[TokenGrant, ...]:
+    """The tokens the gateway accepts for private endpoints: not revoked, of a granting scope.
+
+    Expired tokens stay in: the gateway judges expiry with its own clock, so a token
+    expiring needs no new revision.
+    """
+    return tuple(
+        TokenGrant(
+            t.token_hash,
+            t.scope,
+            t.project,
+            None if t.expires_at is None else t.expires_at.timestamp(),
+        )
+        for t in tokens
+        if not t.revoked and t.scope in GRANT_SCOPES
+    )
+
+
 def ready_addresses(
     replicas: Iterable[tuple[str, str, str | None]],
 ) -> tuple[ReplicaAddress, ...]:
@@ -84,6 +131,7 @@ def build_snapshot(
     endpoints: Sequence[EndpointInput],
     aliases: Sequence[AliasInput] = (),
     log_sinks: Sequence[LogSink] = (),
+    grants: Sequence[TokenGrant] = (),
 ) -> RouteSnapshot:
     targets = tuple(
         RouteTarget(ep.key, ep.state.value, ep.visibility, ep.strip_prefix, ep.ready)
@@ -101,7 +149,7 @@ def build_snapshot(
     latest = latest_versions(endpoints)
     for alias in aliases:
         routes.extend(_alias_routes(alias, by_version, latest))
-    return RouteSnapshot(revision, targets, tuple(routes), tuple(log_sinks))
+    return RouteSnapshot(revision, targets, tuple(routes), tuple(log_sinks), tuple(grants))
 
 
 def _single(ep: EndpointInput, selector: str) -> Route:

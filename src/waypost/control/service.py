@@ -15,14 +15,20 @@ from waypost.control.aliases import Aliases, file_alias_clash
 from waypost.control.blobs import BundleStore
 from waypost.control.bundles import config_from_bundle
 from waypost.control.gateways import GatewayRegistry
-from waypost.control.routing import AliasInput, EndpointInput, build_snapshot, ready_addresses
+from waypost.control.routing import (
+    AliasInput,
+    EndpointInput,
+    build_snapshot,
+    ready_addresses,
+    token_grants,
+)
 from waypost.control.traffic import TrafficBook
 from waypost.control.watch import ChangeSignal
 from waypost.errors import InvalidSpec, Problem, TooLarge
 from waypost.model.lifecycle import EndpointState
 from waypost.model.names import name_problems
 from waypost.model.report import GatewayReport
-from waypost.model.routes import LogSink, RouteSnapshot
+from waypost.model.routes import LogSink, RouteSnapshot, TokenGrant
 from waypost.model.spec import EndpointSpec
 from waypost.settings import Settings
 from waypost.store import Store, VersionRecord
@@ -141,14 +147,14 @@ class ControlService:
             cached = self._snapshot
             if cached.snapshot is not None and cached.revision == revision:
                 return cached.snapshot
-            endpoints, aliases, sinks, revision = await self.db(self._read_routing)
-            snapshot = build_snapshot(revision, endpoints, aliases, sinks)
+            endpoints, aliases, sinks, grants, revision = await self.db(self._read_routing)
+            snapshot = build_snapshot(revision, endpoints, aliases, sinks, grants)
             self._snapshot = _SnapshotCache(revision, snapshot)
             return snapshot
 
     def _read_routing(
         self,
-    ) -> tuple[list[EndpointInput], list[AliasInput], list[LogSink], int]:
+    ) -> tuple[list[EndpointInput], list[AliasInput], list[LogSink], tuple[TokenGrant, ...], int]:
         revision = self.store.route_revision()
         endpoints = [
             EndpointInput(
@@ -173,7 +179,8 @@ class ControlService:
                 AliasInput(a.org, a.project, a.deployment, a.name, a.policy)
                 for a in self.store.list_aliases(project.org, project.name)
             )
-        return endpoints, aliases, self.store.list_all_log_sinks(), revision
+        grants = token_grants(self.store.list_tokens())
+        return endpoints, aliases, self.store.list_all_log_sinks(), grants, revision
 
     async def wait_for_routes(self, after: int, wait: float) -> RouteSnapshot | None:
         """The snapshot once its revision is past ``after``; None if ``wait`` seconds pass first."""

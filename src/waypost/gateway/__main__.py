@@ -2,7 +2,8 @@
 
     python -m waypost.gateway --host H --port P --control-url URL --token-file FILE --workers N
 
-The limits (held requests, mirrors, log sink buffers) have flags of their own, with the
+The limits (request size and header time, held requests, mirrors, log sink buffers)
+have flags of their own, with the
 defaults of ``waypost.gateway.options``. The request log (JSON lines) goes to stdout;
 the gateway's own log lines go to stderr.
 With ``--workers 1`` the worker runs in this process; with more, this process forks
@@ -17,7 +18,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from waypost.gateway.options import GatewayOptions, HoldOptions, MirrorOptions, SinkOptions
+from waypost.gateway.options import (
+    GatewayOptions,
+    HoldOptions,
+    MirrorOptions,
+    RequestOptions,
+    SinkOptions,
+)
 from waypost.gateway.serve import WorkerConfig, run_worker
 from waypost.gateway.workers import Supervisor
 
@@ -61,7 +68,27 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="seconds requests in flight get to finish on SIGTERM (default 10)",
     )
     limits = parser.add_argument_group("limits (per worker)")
-    hold, mirror, sink = HoldOptions(), MirrorOptions(), SinkOptions()
+    hold, mirror, sink, req = HoldOptions(), MirrorOptions(), SinkOptions(), RequestOptions()
+    limits.add_argument(
+        "--max-body",
+        type=int,
+        default=req.max_body,
+        help=f"largest request body in bytes; larger is a 413 (default {req.max_body})",
+    )
+    limits.add_argument(
+        "--max-header-size",
+        type=int,
+        default=req.max_header_size,
+        help=f"largest request line or header field in bytes; larger is a 431 "
+        f"(default {req.max_header_size})",
+    )
+    limits.add_argument(
+        "--header-timeout",
+        type=float,
+        default=req.header_timeout,
+        help="seconds a connection may take to send its request headers, also the idle "
+        f"keep-alive timeout (default {req.header_timeout:g})",
+    )
     limits.add_argument(
         "--hold-queue",
         type=int,
@@ -119,6 +146,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def options_from(args: argparse.Namespace) -> GatewayOptions:
     """The limits the command line asked for; ValueError names a bad one."""
     return GatewayOptions(
+        request=RequestOptions(
+            max_body=args.max_body,
+            max_header_size=args.max_header_size,
+            header_timeout=args.header_timeout,
+        ),
         hold=HoldOptions(queue=args.hold_queue, deadline=args.wake_timeout),
         mirror=MirrorOptions(
             concurrency=args.mirror_concurrency,

@@ -27,10 +27,11 @@ from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
-from aiohttp.streams import StreamReader
 from multidict import CIMultiDictProxy
 
 from waypost.gateway.background import Background
+from waypost.gateway.bodylimit import ChunkSource
+from waypost.gateway.core.access import PRIVATE
 from waypost.gateway.core.balance import RoundRobin
 from waypost.gateway.core.headers import HOST, Forwarding, request_headers
 from waypost.gateway.core.hold import SLEEPING
@@ -69,6 +70,8 @@ class _Copy:
     client_host: str | None
     rest: str
     body: _Body
+    #: The primary target is private: the client's Authorization is not copied on.
+    private: bool = False
 
 
 class Mirrors:
@@ -200,6 +203,7 @@ class Mirrors:
         headers = request_headers(
             copy.headers.items(),
             Forwarding(target.key, copy.client_ip, copy.client_host, record.request_id),
+            private=copy.private or target.visibility == PRIVATE,
         )
         path = mirror_path(target.key, copy.rest, strip_prefix=target.strip_prefix)
         outcome: MirrorOutcome = "error"
@@ -256,6 +260,8 @@ class MirrorBatch:
         client_host = request.headers.get(HOST)
         project = record.project or ""
         route = record.route or match.prefix
+        primary = match.target(record.target) if record.target is not None else None
+        private = primary is not None and primary.visibility == PRIVATE
         self._copies = [
             _Copy(
                 MirrorRecord(
@@ -274,6 +280,7 @@ class MirrorBatch:
                 client_host,
                 match.rest,
                 _Body(None),
+                private,
             )
             for mirror in match.route.mirrors
         ]
@@ -285,7 +292,7 @@ class MirrorBatch:
         """The copies wait for the request body, which must be read through ``tee``."""
         return self._pending
 
-    def tee(self, content: StreamReader) -> BodyTee:
+    def tee(self, content: ChunkSource) -> BodyTee:
         if self._tee is None:
             self._tee = BodyTee(content, self)
         return self._tee
@@ -319,7 +326,7 @@ class BodyTee:
 
     __slots__ = ("_batch", "_buffer", "_content", "_mirrors")
 
-    def __init__(self, content: StreamReader, batch: MirrorBatch) -> None:
+    def __init__(self, content: ChunkSource, batch: MirrorBatch) -> None:
         self._content = content
         self._batch = batch
         self._mirrors = batch._mirrors

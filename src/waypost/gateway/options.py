@@ -1,7 +1,8 @@
 """The gateway's limits, as frozen values with their defaults (the command line sets them).
 
-Everything a request can make the gateway hold on to is bounded here: requests held
-while an endpoint wakes, mirror copies and their bodies, log lines waiting for a sink,
+Everything a request can make the gateway hold on to is bounded here: the request
+itself (header size, the time its headers may take, body size), requests held while
+an endpoint wakes, mirror copies and their bodies, log lines waiting for a sink,
 traffic counts waiting for the control plane.
 """
 
@@ -9,7 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["GatewayOptions", "HoldOptions", "MirrorOptions", "ReportOptions", "SinkOptions"]
+__all__ = [
+    "GatewayOptions",
+    "HoldOptions",
+    "MirrorOptions",
+    "ReportOptions",
+    "RequestOptions",
+    "SinkOptions",
+]
 
 MIB = 1024 * 1024
 
@@ -17,6 +25,31 @@ MIB = 1024 * 1024
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise ValueError(message)
+
+
+@dataclass(frozen=True)
+class RequestOptions:
+    #: Largest request body, in bytes: a larger Content-Length is a 413 before any byte
+    #: of the body is read; a chunked body is cut off (413, connection closed) at it.
+    max_body: int = 64 * MIB
+    #: Largest request line and largest header field (name, colon and value), in bytes;
+    #: beyond this, 431.
+    max_header_size: int = 8190
+    #: Seconds a connection may take to send a complete request line and headers,
+    #: counted from the connection or from the end of its previous response (so this is
+    #: also the idle keep-alive timeout); then it is closed without an answer.
+    header_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        _check(self.max_body >= 0, f"max body cannot be negative, got {self.max_body}")
+        _check(
+            self.max_header_size >= 256,
+            f"max header size must be at least 256 bytes, got {self.max_header_size}",
+        )
+        _check(
+            self.header_timeout > 0,
+            f"header timeout must be positive, got {self.header_timeout}",
+        )
 
 
 @dataclass(frozen=True)
@@ -91,6 +124,7 @@ class ReportOptions:
 
 @dataclass(frozen=True)
 class GatewayOptions:
+    request: RequestOptions = field(default_factory=RequestOptions)
     hold: HoldOptions = field(default_factory=HoldOptions)
     mirror: MirrorOptions = field(default_factory=MirrorOptions)
     sink: SinkOptions = field(default_factory=SinkOptions)

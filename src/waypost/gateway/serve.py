@@ -31,6 +31,7 @@ from aiohttp import web
 
 from waypost.gateway.core.table import RouteTable
 from waypost.gateway.options import GatewayOptions
+from waypost.gateway.protocol import GatewayServer
 from waypost.gateway.reporter import Reporter
 from waypost.gateway.requestlog import RequestLog
 from waypost.gateway.server import ProxyHandler
@@ -50,6 +51,10 @@ _FLUSH_SECONDS = 0.2
 _MIRROR_GRACE = 1.0
 _FINAL_REPORT_SECONDS = 2.0
 _FINAL_SINK_SECONDS = 2.0
+#: After an answer that closes the connection (401/403/413...) while the client is still
+#: sending its body, seconds the body is read and thrown away before the close, so the
+#: client is not reset before it reads the answer.
+_LINGER_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -139,7 +144,19 @@ async def serve(config: WorkerConfig) -> int:
         handler.take_waiting,
         options=config.options.report,
     )
-    server = web.Server(handler, handler_cancellation=True, access_log=None)
+    limits = config.options.request
+    server = GatewayServer(
+        handler,
+        handler_cancellation=True,
+        access_log=None,
+        max_line_size=limits.max_header_size,
+        max_field_size=limits.max_header_size,
+        # aiohttp closes a connection that is waiting for a request (nothing, or part of
+        # a request line and headers) this long after it opened or its last response
+        # ended: the idle keep-alive timeout doubles as the request-header deadline.
+        keepalive_timeout=limits.header_timeout,
+        lingering_time=_LINGER_SECONDS,
+    )
     runner = web.ServerRunner(server, shutdown_timeout=config.grace)
     background: list[asyncio.Task[None]] = []
     crashed: list[str] = []

@@ -4,7 +4,13 @@
 decision is a call into ``core``; this module only moves bytes and turns failures
 into JSON errors of one shape (``{"error", "message"}``):
 
-- malformed path: 400; no route: 404; no connection to any replica: 502 (a connect
+- ambiguous body framing (``core.framing``): 400; a declared body over ``--max-body``:
+  413 before the body is read, a chunked body that streams past it: 413 (both close
+  the connection); malformed path: 400; no route: 404;
+- a private backend target (``core.access``): 401 with ``WWW-Authenticate: Bearer``
+  without a bearer token, 403 for a token that may not invoke it; checked before any
+  replica is touched or woken, and the token is not passed on to the replica;
+- no connection to any replica: 502 (a connect
   failure is retried once on another ready replica, since nothing was sent, and the
   replica is set aside for a few seconds until the route table catches up);
 - a backend target without a ready replica: if it is asleep or waking, the request is
@@ -35,16 +41,20 @@ from collections.abc import Callable
 import aiohttp
 from aiohttp import web
 from aiohttp.http import HttpVersion11
-from aiohttp.streams import StreamReader
 from multidict import CIMultiDict
 
-from waypost.errors import NotFound, Unavailable, WaypostError
+from waypost.errors import NotFound, TooLarge, Unauthorized, Unavailable, WaypostError
+from waypost.gateway.bodylimit import LimitedBody
+from waypost.gateway.core.access import PRIVATE
 from waypost.gateway.core.balance import RoundRobin
 from waypost.gateway.core.errors import BadGateway, BadRequest
+from waypost.gateway.core.framing import body_too_large, framing_problem
 from waypost.gateway.core.headers import (
+    AUTHORIZATION,
     EXPECT,
     HOST,
     RETRY_AFTER,
+    WWW_AUTHENTICATE,
     X_REQUEST_ID,
     Forwarding,
     request_headers,
@@ -90,9 +100,13 @@ class ProxyHandler:
         on_waiting: Callable[[], None] = lambda: None,
         draw: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.perf_counter,
+        wall_clock: Callable[[], float] = time.time,
         new_request_id: Callable[[], str] = _new_request_id,
     ) -> None:
         opts = options or GatewayOptions()
+        self._max_body = opts.request.max_body
+        #: Unix seconds, for token expiry.
+        self._wall_clock = wall_clock
         self.table = table or RouteTable.empty()
         self.traffic = TrafficCounter(max_entries=opts.report.max_entries)
         self._upstream = upstream
@@ -167,8 +181,14 @@ class ProxyHandler:
     ) -> web.StreamResponse:
         if path.startswith(_RESERVED):
             return self._own(request, path, record)
+        problem = framing_problem(request.version, request.headers.items())
+        if problem is not None:
+            return _error(BadRequest(problem), record, close=True)
+        if body_too_large(request.content_length, self._max_body):
+            return _error(_body_over(self._max_body), record, close=True)
+        table = self.table
         try:
-            match = self.table.match(path)
+            match = table.match(path)
         except BadRequest as exc:
             return _error(exc, record)
         if match is None:
@@ -185,6 +205,13 @@ class ProxyHandler:
         record.backend, record.target = choice.backend_name, target_key
         self.traffic.begin(target_key)
         target = match.target(target_key)
+        if target is not None and target.visibility == PRIVATE:
+            try:
+                table.grants.check(
+                    request.headers.get(AUTHORIZATION), target_key, self._wall_clock()
+                )
+            except WaypostError as exc:
+                return _error(exc, record, close=request.body_exists)
         replica = self._balancer.pick(target, now=self._clock()) if target is not None else None
         if target is None or replica is None:
             if self.holds.decide(target) != "hold":
@@ -209,7 +236,7 @@ class ProxyHandler:
                     request, match, target, replica, query, record, batch
                 )
             except WaypostError as exc:
-                return _error(exc, record)
+                return _error(exc, record, close=isinstance(exc, TooLarge))
             try:
                 return await _relay(request, upstream_response, record)
             finally:
@@ -233,6 +260,7 @@ class ProxyHandler:
         headers = request_headers(
             request.headers.items(),
             Forwarding(match.prefix, request.remote, request.headers.get(HOST), record.request_id),
+            private=target.visibility == PRIVATE,
         )
         has_body = request.body_exists
         if has_body and request.version == HttpVersion11:
@@ -241,15 +269,16 @@ class ProxyHandler:
                 await request.writer.write(_CONTINUE)
                 request.writer.output_size = 0  # the real response has not started yet
         failed: set[str] = set()
+        limited = LimitedBody(request.content, self._max_body)
         while True:
             record.replica = replica.id
-            body: StreamReader | BodyTee | None = None
+            body: LimitedBody | BodyTee | None = None
             if has_body:
-                body = request.content
+                body = limited
                 if batch is not None and batch.needs_body:
                     body = batch.tee(body)  # the mirrors keep the body as the primary reads it
             try:
-                return await self._upstream.send(
+                response = await self._upstream.send(
                     replica.address, request.method, path, query, headers, body
                 )
             except UpstreamConnectError as exc:
@@ -266,8 +295,15 @@ class ProxyHandler:
                     raise BadGateway(f"could not connect to a replica of /{match.prefix}") from exc
                 replica = retry
             except UpstreamError as exc:
+                if limited.exceeded:
+                    raise _body_over(self._max_body) from exc
                 log.warning("request %s: %s", record.request_id, exc)
                 raise BadGateway(f"the replica of /{match.prefix} failed to answer") from exc
+            else:
+                if limited.exceeded:  # the replica answered before the body was cut off
+                    response.release()
+                    raise _body_over(self._max_body)
+                return response
 
     def _own(self, request: web.BaseRequest, path: str, record: RequestRecord) -> web.Response:
         if path != HEALTH_PATH or request.method not in ("GET", "HEAD"):
@@ -311,10 +347,20 @@ async def _relay(
     return response
 
 
-def _error(exc: WaypostError, record: RequestRecord) -> web.Response:
+def _body_over(limit: int) -> TooLarge:
+    return TooLarge(f"the request body is over the limit of {limit} bytes")
+
+
+def _error(exc: WaypostError, record: RequestRecord, *, close: bool = False) -> web.Response:
+    """The JSON error response; ``close``: end the connection after it (the request's
+    body is left unread, or its framing cannot be trusted)."""
     response = _json(exc.status, exc.to_json(), record)
     if isinstance(exc, Unavailable):
         response.headers[RETRY_AFTER] = "1"
+    elif isinstance(exc, Unauthorized):
+        response.headers[WWW_AUTHENTICATE] = "Bearer"
+    if close:
+        response.force_close()
     return response
 
 

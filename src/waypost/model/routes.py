@@ -15,11 +15,20 @@ Wire format (``GET /api/v1/internal/routes?after=REV&wait=SECONDS``)::
                  "selector": "1", "endpoint": "web",
                  "backends": [{"name": "v1", "weight": 1, "target": "acme/shop/hello/1/web"}],
                  "mirrors": [], "sticky": null}],
-     "log_sinks": [{"project": "acme/shop", "url": "http://127.0.0.1:9000/logs"}]}
+     "log_sinks": [{"project": "acme/shop", "url": "http://127.0.0.1:9000/logs"}],
+     "grants": [{"token_hash": "9f86d0...", "scope": "invoke", "project": "acme/shop",
+                 "expires_at": 1767225600.0}]}
 
 ``log_sinks`` are the logging endpoints each project configured: the gateway sends
 them the JSON request-log lines of that project's traffic (Modelbit's "logs sent to
 your logging endpoints", where backend names appear).
+
+``grants`` are the tokens that may call private endpoints (``visibility: "private"``):
+every token of scope ``admin``, ``deploy`` or ``invoke`` that is not revoked, as the
+SHA-256 hex of the token (the store holds nothing more), its ``project`` limit
+(``org/project``, or for ``invoke`` also a target key) and its expiry in Unix seconds
+(``null``: never). Creating or revoking a token moves the revision, so the gateway
+learns of it like of any other route change; expiry it checks with its own clock.
 
 ``endpoint`` is ``null`` on a route that may leave the endpoint segment out (an
 alias file whose backend deployment has exactly one endpoint).
@@ -38,6 +47,7 @@ __all__ = [
     "RouteMirror",
     "RouteSnapshot",
     "RouteTarget",
+    "TokenGrant",
 ]
 
 
@@ -95,11 +105,22 @@ class LogSink:
 
 
 @dataclass(frozen=True)
+class TokenGrant:
+    """A token that may call private endpoints, as the gateway needs to know it."""
+
+    token_hash: str  # SHA-256 hex of the token
+    scope: str  # admin, deploy or invoke
+    project: str | None  # org/project, or (invoke) org/project/deployment/version/endpoint
+    expires_at: float | None  # Unix seconds; None: never
+
+
+@dataclass(frozen=True)
 class RouteSnapshot:
     revision: int
     targets: tuple[RouteTarget, ...]
     routes: tuple[Route, ...]
     log_sinks: tuple[LogSink, ...] = ()
+    grants: tuple[TokenGrant, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -130,6 +151,15 @@ class RouteSnapshot:
                 for r in self.routes
             ],
             "log_sinks": [{"project": k.project, "url": k.url} for k in self.log_sinks],
+            "grants": [
+                {
+                    "token_hash": g.token_hash,
+                    "scope": g.scope,
+                    "project": g.project,
+                    "expires_at": g.expires_at,
+                }
+                for g in self.grants
+            ],
         }
 
     @classmethod
@@ -163,4 +193,13 @@ class RouteSnapshot:
                 for r in data["routes"]
             ),
             log_sinks=tuple(LogSink(k["project"], k["url"]) for k in data.get("log_sinks", ())),
+            grants=tuple(
+                TokenGrant(
+                    g["token_hash"],
+                    g["scope"],
+                    g["project"],
+                    None if g["expires_at"] is None else float(g["expires_at"]),
+                )
+                for g in data.get("grants", ())
+            ),
         )

@@ -1,4 +1,8 @@
-"""API tokens: stored only as hashes (hashing is the caller's job), found by hash, revoked."""
+"""API tokens: stored only as hashes (hashing is the caller's job), found by hash, revoked.
+
+Creating a token and revoking one move the route revision in the same transaction:
+the gateway's route snapshot lists the tokens that may call private endpoints.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from waypost.errors import Conflict, NotFound
-from waypost.store.base import StoreBase, insert_if_missing
+from waypost.store.base import StoreBase, bump_revision, insert_if_missing
 from waypost.store.reading import token_record
 from waypost.store.records import TokenRecord
 from waypost.store.tables import Token
@@ -40,9 +44,11 @@ class TokensMixin(StoreBase):
             }
             if not insert_if_missing(session, Token, values):
                 raise Conflict(f"cannot create token {name!r}: a token with that hash exists")
-            return token_record(
+            record = token_record(
                 session.scalars(select(Token).where(Token.token_hash == token_hash)).one()
             )
+            bump_revision(session)
+            return record
 
     def find_token(self, token_hash: str) -> TokenRecord | None:
         """The token with that hash, revoked or expired ones included (the caller judges)."""
@@ -59,17 +65,17 @@ class TokensMixin(StoreBase):
         with self._write() as session:
             updated = session.execute(
                 update(Token)
-                .where(Token.id == token_id)
+                .where(Token.id == token_id, Token.revoked.is_(False))
                 .values(revoked=True)
                 .returning(Token.id)
                 .execution_options(synchronize_session=False)
             ).first()
-            if updated is None:
+            row = session.scalars(
+                select(Token).where(Token.id == token_id).execution_options(populate_existing=True)
+            ).first()
+            if row is None:
                 raise NotFound(f"there is no token with id {token_id}")
-            return token_record(
-                session.scalars(
-                    select(Token)
-                    .where(Token.id == token_id)
-                    .execution_options(populate_existing=True)
-                ).one()
-            )
+            record = token_record(row)
+            if updated is not None:
+                bump_revision(session)
+            return record

@@ -89,3 +89,37 @@ async def test_bad_token_requests(
     response = await api.post("/api/v1/tokens", json=body, headers=bearer(ADMIN))
     assert response.status_code == 422
     assert fragment in response.text
+
+
+async def test_the_route_snapshot_lists_the_tokens_that_may_invoke(api: httpx.AsyncClient) -> None:
+    """Gateways learn of new and revoked tokens through the route snapshot (private endpoints)."""
+    first = (await api.get("/api/v1/internal/routes", headers=bearer(ADMIN))).json()
+    assert [g["scope"] for g in first["grants"]] == ["admin"]
+    created = await api.post(
+        "/api/v1/tokens",
+        json={"name": "caller", "scope": "invoke", "project": "acme/shop", "expires_in": "1h"},
+        headers=bearer(ADMIN),
+    )
+    reader = await api.post(
+        "/api/v1/tokens", json={"name": "reader", "scope": "read"}, headers=bearer(ADMIN)
+    )
+    assert created.status_code == reader.status_code == 201
+    token = created.json()["token"]
+    changed = await api.get(
+        f"/api/v1/internal/routes?after={first['revision']}&wait=5", headers=bearer(ADMIN)
+    )
+    assert changed.status_code == 200
+    grants = {g["token_hash"]: g for g in changed.json()["grants"]}
+    assert hash_token(reader.json()["token"]) not in grants  # read tokens cannot invoke
+    grant = grants[hash_token(token)]
+    assert (grant["scope"], grant["project"]) == ("invoke", "acme/shop")
+    assert isinstance(grant["expires_at"], float)
+    assert token not in changed.text  # only the hash travels
+
+    revision = changed.json()["revision"]
+    await api.delete(f"/api/v1/tokens/{created.json()['id']}", headers=bearer(ADMIN))
+    revoked = await api.get(
+        f"/api/v1/internal/routes?after={revision}&wait=5", headers=bearer(ADMIN)
+    )
+    assert revoked.status_code == 200
+    assert hash_token(token) not in {g["token_hash"] for g in revoked.json()["grants"]}

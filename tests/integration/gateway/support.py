@@ -32,6 +32,7 @@ from waypost.model.routes import (
     RouteMirror,
     RouteSnapshot,
     RouteTarget,
+    TokenGrant,
 )
 
 TOKEN = "wp_gateway_test_token"
@@ -65,18 +66,22 @@ def build_snapshot(
     mirrors: Mapping[str, Sequence[tuple[str, str]]] | None = None,
     states: Mapping[str, str] | None = None,
     log_sinks: Sequence[LogSink] = (),
+    private: Iterable[str] = (),
+    grants: Sequence[TokenGrant] = (),
 ) -> RouteSnapshot:
     """``routes``: URL (4 or 5 segments) -> [(backend, weight, target key)];
     ``targets``: key -> ready replica addresses; ``mirrors``: URL -> [(name, target key)];
-    ``states``: key -> state (default Running)."""
+    ``states``: key -> state (default Running); ``private``: target keys that are private;
+    ``grants``: the tokens that may call private targets."""
     stripped = set(strip_prefix)
+    hidden = set(private)
     return RouteSnapshot(
         revision=next_revision() if revision is None else revision,
         targets=tuple(
             RouteTarget(
                 key,
                 (states or {}).get(key, "Running"),
-                "public",
+                "private" if key in hidden else "public",
                 key in stripped,
                 tuple(ReplicaAddress(f"r{i}-{a}", a) for i, a in enumerate(addresses)),
             )
@@ -87,6 +92,7 @@ def build_snapshot(
             for url, backends in routes.items()
         ),
         log_sinks=tuple(log_sinks),
+        grants=tuple(grants),
     )
 
 

@@ -41,6 +41,22 @@ def test_tokens_are_created_found_listed_and_revoked(store: Store, clock: StepCl
     assert store.revoke_token(ci.id) == revoked  # idempotent
 
 
+def test_creating_and_revoking_a_token_moves_the_route_revision(store: Store) -> None:
+    # The gateway's route snapshot lists the tokens that may call private endpoints.
+    start = store.route_revision()
+    token = store.create_token(name="ci", token_hash="h-ci", scope="invoke")
+    assert store.route_revision() == start + 1
+    store.revoke_token(token.id)
+    assert store.route_revision() == start + 2
+    store.revoke_token(token.id)  # already revoked: nothing changes
+    assert store.route_revision() == start + 2
+    with pytest.raises(Conflict):
+        store.create_token(name="again", token_hash="h-ci", scope="invoke")
+    with pytest.raises(NotFound):
+        store.revoke_token(token.id + 100)
+    assert store.route_revision() == start + 2
+
+
 def test_a_second_token_with_the_same_hash_is_a_conflict(store: Store) -> None:
     store.create_token(name="one", token_hash="same", scope="admin")
     with pytest.raises(Conflict, match="cannot create token 'two'"):

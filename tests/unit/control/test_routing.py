@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from waypost.control.routing import AliasInput, EndpointInput, build_snapshot, latest_versions
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from waypost.control.routing import (
+    AliasInput,
+    EndpointInput,
+    build_snapshot,
+    latest_versions,
+    token_grants,
+)
 from waypost.model.lifecycle import EndpointState
 from waypost.model.policy import AliasPolicy, Backend, Mirror, Target
-from waypost.model.routes import ReplicaAddress, RouteSnapshot
+from waypost.model.routes import ReplicaAddress, RouteSnapshot, TokenGrant
 
 S = EndpointState
 
@@ -82,5 +91,42 @@ def test_alias_to_missing_version_yields_no_route() -> None:
 
 
 def test_snapshot_json_round_trip() -> None:
-    snapshot = build_snapshot(5, [ep("hello", 1), ep("hello", 2, "api")])
+    grants = [
+        TokenGrant("h1", "invoke", "acme/shop", 1_767_225_600.5),
+        TokenGrant("h2", "admin", None, None),
+    ]
+    snapshot = build_snapshot(5, [ep("hello", 1), ep("hello", 2, "api")], grants=grants)
+    assert snapshot.grants == tuple(grants)
     assert RouteSnapshot.from_json(snapshot.to_json()) == snapshot
+
+
+def test_a_snapshot_without_grants_reads_as_none() -> None:
+    wire = build_snapshot(1, [ep("hello", 1)]).to_json()
+    del wire["grants"]  # from a control plane that predates them
+    assert RouteSnapshot.from_json(wire).grants == ()
+
+
+@dataclass(frozen=True)
+class Tok:
+    token_hash: str
+    scope: str
+    project: str | None = None
+    expires_at: datetime | None = None
+    revoked: bool = False
+
+
+def test_grants_are_the_live_tokens_that_may_invoke() -> None:
+    expires = datetime(2030, 1, 1, tzinfo=UTC)
+    tokens = [
+        Tok("h-admin", "admin"),
+        Tok("h-deploy", "deploy", "acme/shop"),
+        Tok("h-invoke", "invoke", "acme/shop/hello/1/web", expires),
+        Tok("h-read", "read"),
+        Tok("h-gateway", "gateway"),
+        Tok("h-revoked", "invoke", revoked=True),
+    ]
+    assert token_grants(tokens) == (
+        TokenGrant("h-admin", "admin", None, None),
+        TokenGrant("h-deploy", "deploy", "acme/shop", None),
+        TokenGrant("h-invoke", "invoke", "acme/shop/hello/1/web", expires.timestamp()),
+    )

@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from waypost.gateway.__main__ import parse_args
-from waypost.gateway.options import GatewayOptions, HoldOptions, MirrorOptions, SinkOptions
+from waypost.gateway.options import (
+    GatewayOptions,
+    HoldOptions,
+    MirrorOptions,
+    RequestOptions,
+    SinkOptions,
+)
 
 
 def test_flags_the_control_plane_passes() -> None:
@@ -37,6 +43,21 @@ def test_defaults() -> None:
         1024 * 1024,
     )
     assert args.options.sink.buffer == 10_000
+    assert args.options.request == RequestOptions(
+        max_body=64 * 1024 * 1024, max_header_size=8190, header_timeout=10.0
+    )
+
+
+def test_request_limit_flags() -> None:
+    args = parse_args(
+        [
+            "--control-url", "http://c", "--token-file", "t",
+            "--max-body", "1000", "--max-header-size", "4096", "--header-timeout", "2.5",
+        ]
+    )  # fmt: skip
+    assert args.options.request == RequestOptions(
+        max_body=1000, max_header_size=4096, header_timeout=2.5
+    )
 
 
 def test_limit_flags() -> None:
@@ -65,6 +86,9 @@ def test_limit_flags() -> None:
         pytest.param(["--mirror-concurrency", "0"], id="no-mirror-concurrency"),
         pytest.param(["--mirror-timeout", "-2"], id="negative-mirror-timeout"),
         pytest.param(["--sink-buffer", "0"], id="no-sink-buffer"),
+        pytest.param(["--max-body", "-1"], id="negative-max-body"),
+        pytest.param(["--max-header-size", "100"], id="tiny-max-header-size"),
+        pytest.param(["--header-timeout", "0"], id="zero-header-timeout"),
     ],
 )
 def test_bad_values_exit_with_usage(extra: list[str]) -> None:

@@ -158,3 +158,21 @@ def test_response_keeps_set_cookies_and_replaces_request_id() -> None:
         ("Set-Cookie", "b=2; HttpOnly"),
         ("X-Request-ID", "rid"),
     ]
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        pytest.param(("Authorization", "Bearer secret"), id="authorization"),
+        pytest.param(("authorization", "Bearer secret"), id="lower"),
+        pytest.param(("AUTHORIZATION", "Bearer secret"), id="upper"),
+    ],
+)
+def test_authorization_is_dropped_towards_a_private_endpoint(
+    authorization: tuple[str, str],
+) -> None:
+    private = request_headers([authorization, ("Accept", "*/*")], FORWARDING, private=True)
+    assert "authorization" not in names(private)
+    assert ("Accept", "*/*") in private
+    public = request_headers([authorization], FORWARDING)
+    assert authorization in public  # a public endpoint's app may do its own authentication

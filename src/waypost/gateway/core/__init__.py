@@ -5,9 +5,11 @@ Pure functions and small values: no asyncio, no sockets, no clock, no randomness
 ``waypost.errors``. See README.md in this folder.
 """
 
+from waypost.gateway.core.access import Grants, may_invoke
 from waypost.gateway.core.backoff import Backoff
 from waypost.gateway.core.balance import RoundRobin
 from waypost.gateway.core.errors import BadGateway, BadRequest, GatewayTimeout
+from waypost.gateway.core.framing import body_too_large, framing_problem
 from waypost.gateway.core.headers import Forwarding, request_headers, response_headers
 from waypost.gateway.core.hold import HoldBook
 from waypost.gateway.core.logline import MirrorRecord, RequestRecord, mirror_line, request_line
@@ -25,6 +27,7 @@ __all__ = [
     "Choice",
     "Forwarding",
     "GatewayTimeout",
+    "Grants",
     "HoldBook",
     "Lane",
     "MirrorRecord",
@@ -36,7 +39,10 @@ __all__ = [
     "SinkBuffer",
     "TrafficCounter",
     "body_plan",
+    "body_too_large",
     "choose",
+    "framing_problem",
+    "may_invoke",
     "mirror_line",
     "mirror_path",
     "normalize",

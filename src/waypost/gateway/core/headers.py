@@ -7,7 +7,9 @@ with ``_`` for ``-`` (WSGI servers map both spellings to the same ``HTTP_X_VH_PR
 then set by the gateway itself. The client's ``Host`` never reaches the upstream: the
 upstream client addresses the replica from the route table, and the client's Host
 travels as ``X-Forwarded-Host``. ``Expect`` is answered by the gateway's server and
-not forwarded.
+not forwarded. ``Authorization`` is dropped towards a private endpoint (the gateway
+checked the token; the replica never sees it) and passed on to a public one, whose
+app may do its own authentication.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
+    "AUTHORIZATION",
     "CONNECTION",
     "CONTENT_TYPE",
     "COOKIE",
@@ -33,6 +36,7 @@ __all__ = [
     "TRAILER",
     "TRANSFER_ENCODING",
     "UPGRADE",
+    "WWW_AUTHENTICATE",
     "X_FORWARDED_FOR",
     "X_FORWARDED_HOST",
     "X_FORWARDED_PROTO",
@@ -61,6 +65,8 @@ EXPECT = "Expect"
 COOKIE = "Cookie"
 CONTENT_TYPE = "Content-Type"
 RETRY_AFTER = "Retry-After"
+AUTHORIZATION = "Authorization"
+WWW_AUTHENTICATE = "WWW-Authenticate"
 
 X_VH_PREFIX = "X-VH-Prefix"
 X_FORWARDED_FOR = "X-Forwarded-For"
@@ -107,6 +113,7 @@ GATEWAY_SET = frozenset(
 )
 
 _DROP_UPSTREAM = HOP_BY_HOP | GATEWAY_SET | {canonical(HOST), canonical(EXPECT)}
+_DROP_PRIVATE = frozenset({canonical(AUTHORIZATION)})
 _DROP_DOWNSTREAM = HOP_BY_HOP | {canonical(X_REQUEST_ID)}
 
 
@@ -131,11 +138,17 @@ def connection_listed(headers: Iterable[tuple[str, str]]) -> frozenset[str]:
 
 
 def request_headers(
-    headers: Iterable[tuple[str, str]], forwarding: Forwarding
+    headers: Iterable[tuple[str, str]], forwarding: Forwarding, *, private: bool = False
 ) -> list[tuple[str, str]]:
-    """The headers to send upstream: the client's minus the dropped ones, plus the gateway's."""
+    """The headers to send upstream: the client's minus the dropped ones, plus the gateway's.
+
+    ``private``: the target is a private endpoint, so the client's ``Authorization``
+    (the token the gateway checked) is dropped too.
+    """
     items = list(headers)
     drop = _DROP_UPSTREAM | connection_listed(items)
+    if private:
+        drop = drop | _DROP_PRIVATE
     kept = [(name, value) for name, value in items if canonical(name) not in drop]
     kept.append((X_VH_PREFIX, forwarding.prefix))
     if forwarding.client_ip:

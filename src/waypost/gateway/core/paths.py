@@ -6,8 +6,9 @@ sent: nothing is decoded, so ``%61cme`` is not ``acme`` and simply matches nothi
 What *could* make a path mean something else to the gateway, to a cache or to the
 app behind it is refused with 400 before any route is looked at:
 
-- anywhere in the path: a NUL (raw or ``%00``), a backslash (raw or ``%5c``),
-  a ``.`` or ``..`` segment (also spelled ``%2e``, ``.%2e``, ...);
+- anywhere in the path: a NUL (raw or ``%00``), a backslash (raw or ``%5c``), a
+  ``#`` (a fragment is never part of a request target; an upstream client would cut
+  it off), a ``.`` or ``..`` segment (also spelled ``%2e``, ``.%2e``, ...);
 - in the four leading segments: an empty segment (``//``), an encoded slash or dot
   (``%2f``, ``%2e``), a ``;`` path parameter.
 
@@ -73,6 +74,8 @@ def normalize(path: str) -> RequestPath:
         raise BadRequest("the request path contains a NUL character")
     if "\\" in path or "%5c" in lowered:
         raise BadRequest("the request path contains a backslash")
+    if "#" in path:
+        raise BadRequest("the request path contains a '#' (fragment)")
     if "." in lowered or "%2e" in lowered:
         for segment in lowered.split("/"):
             if segment in _DOTS or ("%2e" in segment and segment.replace("%2e", ".") in _DOTS):

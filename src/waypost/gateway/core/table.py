@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import final
 
+from waypost.gateway.core.access import Grants
 from waypost.gateway.core.errors import BadRequest
 from waypost.gateway.core.paths import LEADING_SEGMENTS, RequestPath, normalize
 from waypost.model.routes import LogSink, Route, RouteSnapshot, RouteTarget
@@ -52,7 +53,15 @@ class _Entry:
 class RouteTable:
     """Routes of one snapshot revision; build a new table to change anything."""
 
-    __slots__ = ("_endpointless", "_routed", "_targets", "log_sinks", "revision", "route_count")
+    __slots__ = (
+        "_endpointless",
+        "_routed",
+        "_targets",
+        "grants",
+        "log_sinks",
+        "revision",
+        "route_count",
+    )
 
     def __init__(
         self,
@@ -61,8 +70,11 @@ class RouteTable:
         endpointless: Mapping[tuple[str, ...], _Entry],
         targets: Mapping[str, RouteTarget],
         log_sinks: tuple[LogSink, ...] = (),
+        grants: Grants | None = None,
     ) -> None:
         self.revision = revision
+        #: The tokens that may call private endpoints (from the snapshot).
+        self.grants = grants if grants is not None else Grants()
         #: Where each project's request-log lines go (from the snapshot).
         self.log_sinks = log_sinks
         self._routed = routed
@@ -97,6 +109,7 @@ class RouteTable:
             MappingProxyType(endpointless),
             MappingProxyType(targets),
             snapshot.log_sinks,
+            Grants(snapshot.grants),
         )
 
     @property
