@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 import sys
@@ -28,7 +29,7 @@ from waypost.runtimes.local import LocalRuntime
 from waypost.settings import Settings
 from waypost.store import Store
 
-__all__ = ["run_platform"]
+__all__ = ["exposure_warning", "run_platform"]
 
 log = logging.getLogger("waypost")
 
@@ -132,7 +133,25 @@ async def _run(settings: Settings) -> int:
         await asyncio.to_thread(store.close)
 
 
+def exposure_warning(host: str) -> str | None:
+    """A sentence when ``host`` lets other machines in: waypost itself speaks plain HTTP."""
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        if host == "localhost":
+            return None
+    return (
+        f"warning: the API and gateway listen on {host}, reachable from other machines, "
+        "over plain HTTP: tokens and traffic cross the network unencrypted. "
+        "Put a TLS-terminating proxy in front, or bind 127.0.0.1."
+    )
+
+
 def _announce(settings: Settings) -> None:
+    warning = exposure_warning(settings.host)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     print(
         f"waypost is up\n"
         f"  API      {settings.api_url}/api/v1  (docs: {settings.api_url}/api/v1/docs)\n"
