@@ -29,6 +29,7 @@ from waypost.cli.common import (
 from waypost.cli.deploy import deploy_folder, split_project
 from waypost.cli.endpoints import endpoints_app, events_command
 from waypost.cli.render import endpoints_table, err, out, print_json, state_text
+from waypost.cli.secrets import secrets_app
 from waypost.cli.tokens import tokens_app
 from waypost.config import load_folder
 from waypost.errors import InvalidSpec, Problem, WaypostError
@@ -47,6 +48,7 @@ app.add_typer(endpoints_app, name="endpoints")
 app.command("events")(events_command)
 app.add_typer(alias_app, name="alias")
 app.command("apply")(apply_command)
+app.add_typer(secrets_app, name="secrets")
 
 
 @app.command()

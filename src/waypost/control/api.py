@@ -20,6 +20,7 @@ from waypost import __version__
 from waypost.control import views
 from waypost.control.api_aliases import alias_routes
 from waypost.control.api_endpoints import endpoint_routes
+from waypost.control.api_secrets import secret_routes
 from waypost.control.api_tokens import token_routes
 from waypost.control.context import (
     ERROR_RESPONSES,
@@ -62,6 +63,7 @@ def create_app(ctx: ControlContext) -> FastAPI:
     endpoint_routes(router, ctx)
     token_routes(router, ctx)
     alias_routes(router, ctx)
+    secret_routes(router, ctx)
     app.include_router(router)
     return app
 

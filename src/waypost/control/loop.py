@@ -10,6 +10,11 @@ plane killed at any moment converges again when it starts:
 - the autoscaler's state: seeded again from the stored replica count;
 - crash counts: the runtime starts fresh replicas after a restart anyway.
 
+Replicas get their project's secrets as environment variables: each pass decrypts a
+project's secrets at most once, when one of its endpoints is scaled. A replica keeps
+the environment it started with, so a changed secret reaches replicas started after
+the change; restarting the endpoint applies it to all of them.
+
 Desired state (state, desired, replica count, a wake, the pending spec) is in
 the store.
 
@@ -25,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from waypost.control.autoscale import AutoscaleConfig, AutoscaleState, autoscale, explain
@@ -33,6 +38,7 @@ from waypost.control.blobs import BundleStore
 from waypost.control.crashes import CrashHistory, track_crashes
 from waypost.control.endpoint_settings import spec_changes
 from waypost.control.reconcile import Decision, Observed, Unit, decide, desired_replicas
+from waypost.control.secrets import SecretBox, project_environment
 from waypost.control.traffic import TrafficBook
 from waypost.control.watch import ChangeSignal
 from waypost.errors import BuildFailed, Conflict, NotFound, WaypostError
@@ -69,6 +75,7 @@ class Reconciler:
         *,
         interval: float = 0.2,
         clock: Callable[[], float] = time.time,
+        secret_box: SecretBox | None = None,
     ) -> None:
         self.store = store
         self.runtime = runtime
@@ -83,6 +90,10 @@ class Reconciler:
         self._scaling: dict[UnitKey, AutoscaleState] = {}
         self._crashes: dict[UnitKey, CrashHistory] = {}
         self._wake = asyncio.Event()
+        #: Without a box, replicas get no secrets (tests and embedders that need none).
+        self._secret_box = secret_box
+        #: This pass's decrypted secrets by (org, project): read once per pass per project.
+        self._secrets: dict[tuple[str, str], Mapping[str, str]] = {}
 
     def poke(self) -> None:
         """Run the next pass now rather than after the interval."""
@@ -106,6 +117,7 @@ class Reconciler:
                 await build.task
 
     async def tick(self) -> None:
+        self._secrets = {}  # a pass sees the secrets as they are now
         endpoints = await asyncio.to_thread(self.store.list_endpoints)
         observed = await self.runtime.observe()
         now = self._clock()
@@ -238,7 +250,8 @@ class Reconciler:
 
     async def _scale(self, ep: EndpointRecord, replicas: int) -> None:
         try:
-            await self.runtime.scale(self._workload(ep), replicas)
+            workload = self._workload(ep, await self._environment(ep.key))
+            await self.runtime.scale(workload, replicas)
         except WaypostError as exc:
             log.warning("scaling %s failed: %s", ep.key, exc)
 
@@ -268,16 +281,30 @@ class Reconciler:
         self.changes.notify()
         self.poke()
 
-    def _workload(self, ep: EndpointRecord) -> Workload:
+    async def _environment(self, key: UnitKey) -> Mapping[str, str]:
+        """The decrypted secrets of ``key``'s project, read at most once per pass."""
+        project = (key.org, key.project)
+        if self._secret_box is None:
+            return {}
+        if project not in self._secrets:
+            self._secrets[project] = await asyncio.to_thread(
+                project_environment, self.store, self._secret_box, *project
+            )
+        return self._secrets[project]
+
+    def _workload(self, ep: EndpointRecord, env: Mapping[str, str]) -> Workload:
+        """What the runtime runs; ``env`` is the project's secrets (none for a build)."""
         return Workload(
             key=ep.key,
             spec=ep.spec,
             bundle=self.bundles.path(ep.bundle_digest),
             bundle_digest=ep.bundle_digest,
+            env=env,
         )
 
     def _start_build(self, ep: EndpointRecord) -> None:
-        workload = self._workload(ep)
+        # Only replicas get secrets: a build needs none, and a key problem must not fail it.
+        workload = self._workload(ep, {})
         build = _Build(task=asyncio.create_task(asyncio.sleep(0)))
 
         async def run_build() -> None:

@@ -22,6 +22,7 @@ from waypost.control.auth import TokenCheck, ensure_token_file, hash_token
 from waypost.control.blobs import BundleStore
 from waypost.control.gateway_process import GatewayProcess
 from waypost.control.loop import Reconciler
+from waypost.control.secrets import SecretBox
 from waypost.control.service import ControlService
 from waypost.control.traffic import TrafficBook
 from waypost.control.watch import ChangeSignal
@@ -69,10 +70,17 @@ async def _run(settings: Settings) -> int:
     changes = ChangeSignal()
     bundles = BundleStore(settings.bundles_dir)
     traffic = TrafficBook()
-    reconciler = Reconciler(store, runtime, bundles, changes, traffic)
+    secret_box = SecretBox.in_home(settings.home)
+    reconciler = Reconciler(store, runtime, bundles, changes, traffic, secret_box=secret_box)
     # A gateway holding a request for a Sleeping endpoint wakes it on the next pass, not in 0.2 s.
     service = ControlService(
-        settings, store, bundles, changes, traffic=traffic, on_waiting=reconciler.poke
+        settings,
+        store,
+        bundles,
+        changes,
+        traffic=traffic,
+        on_waiting=reconciler.poke,
+        secret_box=secret_box,
     )
     app = create_app(ControlContext(service, runtime, tokens))
     server = _Server(

@@ -22,6 +22,7 @@ from waypost.control.routing import (
     ready_addresses,
     token_grants,
 )
+from waypost.control.secrets import ProjectSecrets, SecretBox
 from waypost.control.traffic import TrafficBook
 from waypost.control.watch import ChangeSignal
 from waypost.errors import InvalidSpec, Problem, TooLarge
@@ -55,6 +56,7 @@ class ControlService:
         *,
         traffic: TrafficBook | None = None,
         on_waiting: Callable[[], None] = lambda: None,
+        secret_box: SecretBox | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -67,6 +69,9 @@ class ControlService:
         #: Called when an endpoint needs waking (the reconciler's ``poke``, in ``waypost up``).
         self.on_waiting = on_waiting
         self.aliases = Aliases(store, changes, self.traffic)
+        #: The key is made in the home on first use, so a default box costs nothing.
+        box = secret_box if secret_box is not None else SecretBox.in_home(settings.home)
+        self.secrets = ProjectSecrets(store, box)
 
     async def db(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         return await asyncio.to_thread(fn, *args, **kwargs)

@@ -1,5 +1,5 @@
 """The store: projects, deployments, versions, endpoints, replicas, events, aliases,
-log sinks, tokens.
+log sinks, secrets, tokens.
 
 The only package that imports SQLAlchemy; it hands out frozen records
 (``records``), never ORM objects. SQLite (a file, in WAL mode) by default,
@@ -19,6 +19,7 @@ from waypost.store.records import (
     EventRecord,
     ProjectRecord,
     ReplicaRecord,
+    SecretRecord,
     TokenRecord,
     VersionRecord,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "EventRecord",
     "ProjectRecord",
     "ReplicaRecord",
+    "SecretRecord",
     "Store",
     "TokenRecord",
     "VersionRecord",

@@ -25,6 +25,7 @@ __all__ = [
     "EventRecord",
     "ProjectRecord",
     "ReplicaRecord",
+    "SecretRecord",
     "TokenRecord",
     "VersionRecord",
 ]
@@ -105,7 +106,8 @@ class EventRecord:
 
     ``kind`` is ``"transition"``, ``"version"``, ``"alias"``, ``"deleted"``, or one of the
     endpoint notes that keep its state: ``"settings"`` (a settings change) and
-    ``"scaled"`` (the autoscaler changed the replica count).
+    ``"scaled"`` (the autoscaler changed the replica count). A ``"secret"`` event names a
+    project secret that was set, changed or deleted, never its value.
     Names are copied into the event, so it outlives what it is about.
     ``alias`` names the alias of an ``"alias"`` event.
     """
@@ -148,3 +150,11 @@ class TokenRecord:
     created_at: datetime
     expires_at: datetime | None
     revoked: bool
+
+
+@dataclass(frozen=True)
+class SecretRecord:
+    """A project secret as the API may show it: its name and when it was last set, no value."""
+
+    name: str
+    updated_at: datetime

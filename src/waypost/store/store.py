@@ -2,7 +2,7 @@
 
 It opens (and migrates) the database, and puts together the parts in this
 package, each of which owns one area: versions, endpoints, events, aliases,
-log sinks, tokens. Every method is synchronous, opens its own short transaction, and
+log sinks, secrets, tokens. Every method is synchronous, opens its own short transaction, and
 returns frozen records; the control plane calls them through a thread pool.
 """
 
@@ -20,6 +20,7 @@ from waypost.store.endpoints import EndpointsMixin
 from waypost.store.engine import create_store_engine, database_url, migrate
 from waypost.store.events import EventsMixin
 from waypost.store.log_sinks import LogSinksMixin
+from waypost.store.secrets import SecretsMixin
 from waypost.store.tables import RouteRevision
 from waypost.store.tokens import TokensMixin
 from waypost.store.versions import VersionsMixin
@@ -27,8 +28,17 @@ from waypost.store.versions import VersionsMixin
 __all__ = ["Store"]
 
 
-class Store(VersionsMixin, EndpointsMixin, EventsMixin, AliasesMixin, LogSinksMixin, TokensMixin):
-    """Projects, deployments, versions, endpoints, replicas, events, aliases, log sinks, tokens."""
+class Store(
+    VersionsMixin,
+    EndpointsMixin,
+    EventsMixin,
+    AliasesMixin,
+    LogSinksMixin,
+    SecretsMixin,
+    TokensMixin,
+):
+    """Projects, deployments, versions, endpoints, replicas, events, aliases, log sinks,
+    secrets, tokens."""
 
     def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
         """Use ``Store.open``; this takes an engine whose schema is already migrated."""

@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -37,6 +38,7 @@ __all__ = [
     "Event",
     "Project",
     "ProjectLogSink",
+    "ProjectSecret",
     "Replica",
     "RouteRevision",
     "Token",
@@ -221,6 +223,20 @@ class ProjectLogSink(Base):
     #: The order the user gave the URLs in, from 0.
     position: Mapped[int] = mapped_column(Integer)
     url: Mapped[str] = mapped_column(String(2048))
+
+
+class ProjectSecret(Base):
+    """A secret of a project: an environment variable of its replicas, encrypted at rest."""
+
+    __tablename__ = "project_secrets"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    #: The value encrypted by the control plane; the store never sees it in the clear.
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime]
 
 
 class Token(Base):

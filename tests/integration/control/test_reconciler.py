@@ -17,6 +17,7 @@ import pytest
 
 from waypost.control.blobs import BundleStore
 from waypost.control.loop import Reconciler
+from waypost.control.secrets import SecretBox
 from waypost.control.traffic import TrafficBook
 from waypost.control.watch import ChangeSignal
 from waypost.model.lifecycle import EndpointState
@@ -38,11 +39,16 @@ class ScriptedRuntime:
     name: str = "scripted"
     replicas: list[ReplicaStatus] = field(default_factory=list)
     scaled: list[int] = field(default_factory=list)
+    workloads: list[Workload] = field(default_factory=list)  # as scaled
+    builds: list[Workload] = field(default_factory=list)
 
     async def start(self) -> None: ...
-    async def build(self, workload: Workload, log: Callable[[str], None]) -> None: ...
+    async def build(self, workload: Workload, log: Callable[[str], None]) -> None:
+        self.builds.append(workload)
+
     async def scale(self, workload: Workload, replicas: int) -> None:
         self.scaled.append(replicas)
+        self.workloads.append(workload)
 
     async def observe(self) -> Mapping[UnitKey, Sequence[ReplicaStatus]]:
         return {KEY: tuple(self.replicas)} if self.replicas else {}
@@ -70,6 +76,7 @@ class Loop:
     traffic: TrafficBook
     reconciler: Reconciler
     bundles: BundleStore
+    box: SecretBox
 
     async def passes(self, count: int = 4) -> None:
         for _ in range(count):
@@ -99,7 +106,13 @@ class Loop:
     def restart(self) -> None:
         """A new control plane on the same store (the old one was killed)."""
         self.reconciler = Reconciler(
-            self.store, self.runtime, self.bundles, ChangeSignal(), self.traffic, clock=self.clock
+            self.store,
+            self.runtime,
+            self.bundles,
+            ChangeSignal(),
+            self.traffic,
+            clock=self.clock,
+            secret_box=self.box,
         )
 
 
@@ -113,7 +126,7 @@ def spec(min_replicas: int = 1, max_replicas: int = 3, idle: float = 30.0) -> En
     )
 
 
-async def start(tmp_path: Path, endpoint: EndpointSpec) -> Loop:
+async def start(tmp_path: Path, endpoint: EndpointSpec, box: SecretBox | None = None) -> Loop:
     clock = Clock()
     # The store stamps states with the same clock: idle periods start at those stamps.
     store = Store.open(
@@ -126,8 +139,11 @@ async def start(tmp_path: Path, endpoint: EndpointSpec) -> Loop:
     )  # fmt: skip
     runtime, traffic = ScriptedRuntime(), TrafficBook()
     bundles = BundleStore(tmp_path / "bundles")
-    reconciler = Reconciler(store, runtime, bundles, ChangeSignal(), traffic, clock=clock)
-    loop = Loop(store, runtime, clock, traffic, reconciler, bundles)
+    box = box or SecretBox.in_home(tmp_path)
+    reconciler = Reconciler(
+        store, runtime, bundles, ChangeSignal(), traffic, clock=clock, secret_box=box
+    )
+    loop = Loop(store, runtime, clock, traffic, reconciler, bundles, box)
     await loop.passes()
     assert loop.state() is S.STARTUP
     loop.replica(P.READY)
@@ -247,3 +263,58 @@ async def test_slow_crashes_are_not_a_loop(tmp_path: Path, loops: list[Loop]) ->
         loop.replica(P.READY, restarts=restarts, code=3)
         await loop.passes(1)
     assert loop.state() is S.RUNNING
+
+
+class CountingBox(SecretBox):
+    """A real box that counts decryptions."""
+
+    def __init__(self, key_file: Path) -> None:
+        super().__init__(key_file)
+        self.decrypted = 0
+
+    def decrypt(self, token: bytes) -> str:
+        self.decrypted += 1
+        return super().decrypt(token)
+
+
+async def test_replicas_get_their_projects_secrets_read_once_per_pass(
+    tmp_path: Path, loops: list[Loop]
+) -> None:
+    box = CountingBox(tmp_path / "secrets.key")
+    loop = await start(tmp_path, spec(), box)
+    loops.append(loop)
+    store = loop.store
+    store.set_secret("acme", "shop", "API_KEY", box.encrypt("s3cret"), actor="t")
+    store.set_secret("acme", "shop", "REGION", box.encrypt("eu"), actor="t")
+    store.set_secret("acme", "other", "API_KEY", box.encrypt("not-yours"), actor="t")
+    box.decrypted = 0
+    loop.runtime.workloads.clear()
+
+    await loop.passes(1)
+
+    assert loop.runtime.workloads[-1].env == {"API_KEY": "s3cret", "REGION": "eu"}
+    assert box.decrypted == 2  # this project's two secrets, once each
+    assert all(b.env == {} for b in loop.runtime.builds)  # builds get none
+
+    # A change is seen by the next pass: replicas started from then on get it.
+    store.set_secret("acme", "shop", "API_KEY", box.encrypt("rotated"), actor="t")
+    store.delete_secret("acme", "shop", "REGION", actor="t")
+    await loop.passes(1)
+    assert loop.runtime.workloads[-1].env == {"API_KEY": "rotated"}
+
+
+async def test_a_secret_the_key_cannot_open_holds_the_scale_back_without_a_crash(
+    tmp_path: Path, loops: list[Loop], caplog: pytest.LogCaptureFixture
+) -> None:
+    loop = await start(tmp_path, spec())
+    loops.append(loop)
+    other = SecretBox(tmp_path / "another.key")
+    loop.store.set_secret("acme", "shop", "API_KEY", other.encrypt("s3cret"), actor="t")
+    loop.runtime.workloads.clear()
+
+    await loop.passes(2)
+
+    assert loop.runtime.workloads == []  # never started without its secrets
+    assert loop.state() is S.RUNNING
+    assert "encrypted with another key" in caplog.text
+    assert "s3cret" not in caplog.text

@@ -29,6 +29,7 @@ TABLES = {
     "endpoints",
     "events",
     "log_sinks",
+    "project_secrets",
     "projects",
     "replicas",
     "route_revision",
