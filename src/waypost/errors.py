@@ -10,9 +10,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "BadGateway",
+    "BadRequest",
     "BuildFailed",
     "Conflict",
     "Forbidden",
+    "GatewayTimeout",
     "InvalidSpec",
     "NotFound",
     "Problem",
@@ -116,6 +119,27 @@ class TooLarge(WaypostError):
 class Unavailable(WaypostError):
     status = 503
     code = "unavailable"
+
+
+class BadRequest(WaypostError):
+    """A request the gateway will not route (a malformed or ambiguous path or framing)."""
+
+    status = 400
+    code = "bad_request"
+
+
+class BadGateway(WaypostError):
+    """The chosen replica could not be reached, or broke off its answer."""
+
+    status = 502
+    code = "bad_gateway"
+
+
+class GatewayTimeout(WaypostError):
+    """An endpoint did not wake, or a replica did not answer, before the deadline."""
+
+    status = 504
+    code = "gateway_timeout"
 
 
 class BuildFailed(WaypostError):

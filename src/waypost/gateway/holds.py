@@ -18,8 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 
-from waypost.errors import Unavailable
-from waypost.gateway.core.errors import GatewayTimeout
+from waypost.errors import GatewayTimeout, Unavailable
 from waypost.gateway.core.hold import Decision, Entered, HoldBook
 from waypost.gateway.options import HoldOptions
 from waypost.model.routes import RouteTarget

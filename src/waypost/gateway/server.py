@@ -43,11 +43,18 @@ from aiohttp import web
 from aiohttp.http import HttpVersion11
 from multidict import CIMultiDict
 
-from waypost.errors import NotFound, TooLarge, Unauthorized, Unavailable, WaypostError
+from waypost.errors import (
+    BadGateway,
+    BadRequest,
+    NotFound,
+    TooLarge,
+    Unauthorized,
+    Unavailable,
+    WaypostError,
+)
 from waypost.gateway.bodylimit import LimitedBody
 from waypost.gateway.core.access import PRIVATE
 from waypost.gateway.core.balance import RoundRobin
-from waypost.gateway.core.errors import BadGateway, BadRequest
 from waypost.gateway.core.framing import body_too_large, framing_problem
 from waypost.gateway.core.headers import (
     AUTHORIZATION,

@@ -7,8 +7,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from waypost.errors import Unavailable
-from waypost.gateway.core.errors import GatewayTimeout
+from waypost.errors import GatewayTimeout, Unavailable
 from waypost.gateway.holds import HoldQueue
 from waypost.gateway.options import HoldOptions
 from waypost.model.routes import ReplicaAddress, RouteTarget

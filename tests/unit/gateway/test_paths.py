@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from waypost.gateway.core.errors import BadRequest
+from waypost.errors import BadRequest
 from waypost.gateway.core.paths import normalize, split_target
 from waypost.gateway.core.table import RouteTable
 from waypost.model.routes import ReplicaAddress, Route, RouteBackend, RouteSnapshot, RouteTarget

@@ -5,10 +5,10 @@ Pure functions and small values: no asyncio, no sockets, no clock, no randomness
 ``waypost.errors``. See README.md in this folder.
 """
 
+from waypost.errors import BadGateway, BadRequest, GatewayTimeout
 from waypost.gateway.core.access import Grants, may_invoke
 from waypost.gateway.core.backoff import Backoff
 from waypost.gateway.core.balance import RoundRobin
-from waypost.gateway.core.errors import BadGateway, BadRequest, GatewayTimeout
 from waypost.gateway.core.framing import body_too_large, framing_problem
 from waypost.gateway.core.headers import Forwarding, request_headers, response_headers
 from waypost.gateway.core.hold import HoldBook

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from waypost.gateway.core.errors import BadRequest
+from waypost.errors import BadRequest
 
 __all__ = ["LEADING_SEGMENTS", "RequestPath", "normalize", "split_target"]
 

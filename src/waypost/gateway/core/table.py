@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import final
 
+from waypost.errors import BadRequest
 from waypost.gateway.core.access import Grants
-from waypost.gateway.core.errors import BadRequest
 from waypost.gateway.core.paths import LEADING_SEGMENTS, RequestPath, normalize
 from waypost.model.routes import LogSink, Route, RouteSnapshot, RouteTarget
 
