@@ -16,6 +16,7 @@ import uvicorn
 from typer.testing import CliRunner
 
 from tests.support.platform import free_port
+from tests.unit.config._support import SEED_AB, SEED_ALIAS, SEED_MIRROR
 from waypost.cli.apply import aliases_from_path, apply_body
 from waypost.cli.main import app
 from waypost.control.api import ControlContext, create_app
@@ -528,48 +529,9 @@ async def test_more_than_ten_log_sinks_are_refused(env: Env) -> None:
 # -- the files users write ------------------------------------------------------------------
 
 SEED_003 = {
-    "example_alias_endpoint.yaml": """\
-backends:
-  split_1:
-    deployment:
-      branch: main
-      name: example_deployment
-      version: 2
-    weight: 1
-schemaVersion: 1
-""",
-    "example_ab_endpoint.yaml": """\
-backends:
-  split_1:
-    deployment:
-      branch: main
-      name: deployment_control
-      version: latest
-    weight: 9
-  split_2:
-    deployment:
-      branch: main
-      name: deployment_experiment
-      version: latest
-    weight: 1
-schemaVersion: 1
-""",
-    "example_mirror_endpoint.yaml": """\
-backends:
-  split_1:
-    deployment:
-      branch: main
-      name: example_deployment
-      version: 2
-    weight: 1
-mirrors:
-  mirror_1:
-    deployment:
-      branch: main
-      name: candidate_deployment
-      version: latest
-schemaVersion: 1
-""",
+    "example_alias_endpoint.yaml": SEED_ALIAS,
+    "example_ab_endpoint.yaml": SEED_AB,
+    "example_mirror_endpoint.yaml": SEED_MIRROR,
 }
 
 
