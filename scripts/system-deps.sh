@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suite uses (PostgreSQL server binaries), idempotently.
+# Installs the Debian packages the test suite uses (PostgreSQL server binaries, Chromium for
+# the console's browser tests), idempotently.
 # Safe to run again and again; does nothing when everything is present.
 set -euo pipefail
 
@@ -7,6 +8,9 @@ need=()
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
 if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/initdb" ]; then
   need+=(postgresql)
+fi
+if [ ! -x /usr/bin/chromium ]; then
+  need+=(chromium)
 fi
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
