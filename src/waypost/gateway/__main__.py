@@ -8,13 +8,23 @@ defaults of ``waypost.gateway.options``. The request log (JSON lines) goes to st
 the gateway's own log lines go to stderr.
 With ``--workers 1`` the worker runs in this process; with more, this process forks
 them and supervises (see ``workers``). Exit code 0 after a clean stop.
+
+``--reuse-port`` lets a new gateway bind the port of one still running (a rolling
+restart: start the new one, SIGTERM the old, which drains); with several workers it
+is always on. The metrics of all workers are kept in ``--metrics-dir`` (default: a
+temporary directory, removed at exit), which must be set in the environment before
+anything imports prometheus-client: that is why ``serve`` and ``workers`` are
+imported inside ``main``.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,12 +33,14 @@ from waypost.gateway.options import (
     HoldOptions,
     MirrorOptions,
     RequestOptions,
+    RetryOptions,
     SinkOptions,
 )
-from waypost.gateway.serve import WorkerConfig, run_worker
-from waypost.gateway.workers import Supervisor
 
-__all__ = ["main", "options_from", "parse_args"]
+__all__ = ["MULTIPROC_ENV", "main", "options_from", "parse_args"]
+
+#: Where prometheus-client's multiprocess mode keeps each process's values.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def _positive(text: str) -> int:
@@ -67,8 +79,33 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=10.0,
         help="seconds requests in flight get to finish on SIGTERM (default 10)",
     )
+    parser.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="bind with SO_REUSEPORT, so a new gateway can take over the port (rolling restart)",
+    )
+    parser.add_argument(
+        "--metrics-dir",
+        type=Path,
+        default=None,
+        help="directory for the workers' metric files (default: a temporary one)",
+    )
     limits = parser.add_argument_group("limits (per worker)")
     hold, mirror, sink, req = HoldOptions(), MirrorOptions(), SinkOptions(), RequestOptions()
+    retry = RetryOptions()
+    limits.add_argument(
+        "--retry-attempts",
+        type=int,
+        default=retry.attempts,
+        help=f"attempts per request, on different replicas (default {retry.attempts})",
+    )
+    limits.add_argument(
+        "--mirror-shed-lag",
+        type=float,
+        default=mirror.shed_lag * 1000,
+        help="event loop lag in ms beyond which mirror copies are dropped "
+        f"(default {mirror.shed_lag * 1000:g})",
+    )
     limits.add_argument(
         "--max-body",
         type=int,
@@ -157,8 +194,10 @@ def options_from(args: argparse.Namespace) -> GatewayOptions:
             queue=args.mirror_queue,
             timeout=args.mirror_timeout,
             body_limit=args.mirror_body_limit,
+            shed_lag=args.mirror_shed_lag / 1000,
         ),
         sink=SinkOptions(buffer=args.sink_buffer),
+        retry=RetryOptions(attempts=args.retry_attempts),
     )
 
 
@@ -169,6 +208,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s",
     )
+    created = args.metrics_dir is None
+    metrics_dir = (
+        Path(tempfile.mkdtemp(prefix="waypost-gateway-metrics-")) if created else args.metrics_dir
+    )
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in metrics_dir.glob("*.db"):  # a previous run's values
+        stale.unlink()
+    os.environ[MULTIPROC_ENV] = str(metrics_dir)
+    # Imported now: prometheus-client reads MULTIPROC_ENV when it is first imported.
+    from waypost.gateway.serve import WorkerConfig, run_worker
+    from waypost.gateway.workers import Supervisor
+
     config = WorkerConfig(
         host=args.host,
         port=args.port,
@@ -176,10 +227,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         token_file=args.token_file,
         grace=args.grace,
         options=args.options,
+        reuse_port=args.reuse_port,
+        workers=args.workers,
     )
-    if args.workers == 1:
-        return run_worker(config)
-    return Supervisor(config, args.workers).run()
+    try:
+        if args.workers == 1:
+            return run_worker(config)
+        return Supervisor(config, args.workers).run()
+    finally:
+        if created:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ memory over ``memory`` is not copied: each mirror logs ``skipped``.
 A copy goes to its mirror target under the target's own prefix (``core.mirror``), with
 the client's headers under the same hygiene rules as a primary request and
 ``X-VH-Prefix`` set to the target key. Per target, ``concurrency`` copies run and
-``queue`` wait (``core.mirror.Lane``); a copy that does not fit is ``dropped``. A copy
+``queue`` wait (``core.mirror.Lane``); a copy that does not fit is ``dropped``, and so
+is every copy made while the event loop lags (``core.lag.LoopLag.busy``: the worker
+is short of CPU, and a copy would take it from primary requests). A copy
 has ``timeout`` seconds to be answered and its answer read (and thrown away). Every
 copy runs through ``Background.spawn_background``: nothing here can change the
 primary's status, body or latency. Each copy ends in one request-log line of kind
@@ -32,13 +34,15 @@ from multidict import CIMultiDictProxy
 from waypost.gateway.background import Background
 from waypost.gateway.bodylimit import ChunkSource
 from waypost.gateway.core.access import PRIVATE
-from waypost.gateway.core.balance import RoundRobin
+from waypost.gateway.core.balance import Balancer
 from waypost.gateway.core.headers import HOST, Forwarding, request_headers
 from waypost.gateway.core.hold import SLEEPING
+from waypost.gateway.core.lag import LoopLag
 from waypost.gateway.core.logline import MirrorOutcome, MirrorRecord, RequestRecord
 from waypost.gateway.core.mirror import Admit, Lane, body_plan, mirror_path
 from waypost.gateway.core.table import RouteMatch
 from waypost.gateway.core.traffic import TrafficCounter
+from waypost.gateway.metrics import Metrics
 from waypost.gateway.options import MirrorOptions
 from waypost.gateway.requestlog import RequestLog
 from waypost.gateway.upstream import Upstream, UpstreamConnectError, UpstreamError
@@ -78,7 +82,7 @@ class Mirrors:
     def __init__(
         self,
         upstream: Upstream,
-        balancer: RoundRobin,
+        balancer: Balancer,
         request_log: RequestLog,
         traffic: TrafficCounter,
         lookup: Callable[[str], RouteTarget | None],
@@ -86,8 +90,12 @@ class Mirrors:
         options: MirrorOptions | None = None,
         on_sleeping: Callable[[str], None] = lambda key: None,
         clock: Callable[[], float] = time.perf_counter,
+        lag: LoopLag | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.options = options or MirrorOptions()
+        self._lag = lag or LoopLag(self.options.shed_lag)
+        self._metrics = metrics
         self.background = Background(self.options.tasks)
         self._upstream = upstream
         self._balancer = balancer
@@ -135,6 +143,9 @@ class Mirrors:
         lane = self._lanes.get(key)
         if lane is None:
             lane = self._lanes[key] = Lane(self.options.concurrency, self.options.queue)
+        if self._lag.busy:
+            self.finish(copy, "dropped", reason="the gateway is busy")
+            return
         admit = lane.offer(copy)
         if admit is Admit.DROPPED:
             self.finish(copy, "dropped", reason="the mirror queue is full")
@@ -164,6 +175,8 @@ class Mirrors:
         self._traffic.mirror(
             record.route, record.mirror, record.target, error=error, dropped=never_sent
         )
+        if never_sent and self._metrics is not None:
+            self._metrics.mirror_dropped(record.project, record.target)
         self._log.mirror(record)
 
     async def _run_lane(self, key: str, lane: Lane[_Copy], first: _Copy) -> None:
@@ -207,9 +220,11 @@ class Mirrors:
         )
         path = mirror_path(target.key, copy.rest, strip_prefix=target.strip_prefix)
         outcome: MirrorOutcome = "error"
+        connect_failed = False
         status: int | None = None
         reason: str | None = None
         self._traffic.begin(target.key)
+        self._balancer.start(target.key, replica.id)
         started = self._clock()
         try:
             async with asyncio.timeout(self.options.timeout):
@@ -226,7 +241,7 @@ class Mirrors:
         except TimeoutError:
             outcome, reason = "timeout", f"no answer within {self.options.timeout:g} s"
         except UpstreamConnectError:
-            self._balancer.failed(target.key, replica.id, now=self._clock())
+            connect_failed = True
             reason = "could not connect"
         except (UpstreamError, aiohttp.ClientError) as exc:
             reason = type(exc).__name__
@@ -234,7 +249,16 @@ class Mirrors:
             reason = "the gateway stopped"
             raise
         finally:
-            latency_ms = (self._clock() - started) * 1000.0
+            now = self._clock()
+            ok = None if outcome == "timeout" else outcome == "status" and (status or 0) < 500
+            ejected = self._balancer.finish(
+                target.key, replica.id, None if connect_failed else ok, now=now
+            )
+            if connect_failed:
+                ejected = self._balancer.connect_failed(target.key, replica.id, now=now)
+            if ejected and self._metrics is not None:
+                self._metrics.ejection(target.key)
+            latency_ms = (now - started) * 1000.0
             record.latency_ms = latency_ms
             answered = status if outcome == "status" else None
             counted = answered or (504 if outcome == "timeout" else 502)
@@ -336,13 +360,20 @@ class BodyTee:
         return self
 
     async def __anext__(self) -> bytes:
+        chunk = await self.readany()
+        if not chunk:
+            raise StopAsyncIteration
+        return chunk
+
+    async def readany(self) -> bytes:
+        """The next chunk (``b""`` at the end, when the copies are sent)."""
         chunk = await self._content.readany()
         if not chunk:
             buffer = self._buffer
             if buffer is not None:
                 self._buffer = None
                 self._batch.send(_Body(buffer))  # its bytes stay reserved until sent
-            raise StopAsyncIteration
+            return chunk
         buffer = self._buffer
         if buffer is not None:
             options = self._mirrors.options

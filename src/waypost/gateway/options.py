@@ -3,7 +3,9 @@
 Everything a request can make the gateway hold on to is bounded here: the request
 itself (header size, the time its headers may take, body size), requests held while
 an endpoint wakes, mirror copies and their bodies, log lines waiting for a sink,
-traffic counts waiting for the control plane.
+traffic counts waiting for the control plane; and how much retrying a failed request
+may cost (attempts, and the share of retries in a target's traffic). Per-target
+settings (timeouts, concurrency caps) come with the route table instead.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ __all__ = [
     "MirrorOptions",
     "ReportOptions",
     "RequestOptions",
+    "RetryOptions",
     "SinkOptions",
 ]
 
@@ -78,6 +81,9 @@ class MirrorOptions:
     memory: int = 64 * MIB
     #: Mirror tasks a worker runs at once, over all targets.
     tasks: int = 4096
+    #: Seconds of smoothed event-loop lag beyond which new copies are dropped (the
+    #: worker is short of CPU: a copy would slow the primary requests).
+    shed_lag: float = 0.005
 
     def __post_init__(self) -> None:
         _check(self.concurrency >= 1, f"mirror concurrency must be >= 1, got {self.concurrency}")
@@ -86,6 +92,7 @@ class MirrorOptions:
         _check(self.body_limit >= 0, f"mirror body limit cannot be negative, got {self.body_limit}")
         _check(self.memory >= 0, f"mirror memory cannot be negative, got {self.memory}")
         _check(self.tasks >= 1, f"mirror tasks must be >= 1, got {self.tasks}")
+        _check(self.shed_lag > 0, f"mirror shed lag must be positive, got {self.shed_lag}")
 
 
 @dataclass(frozen=True)
@@ -123,9 +130,28 @@ class ReportOptions:
 
 
 @dataclass(frozen=True)
+class RetryOptions:
+    #: Attempts per request, the first included (1: never retry).
+    attempts: int = 3
+    #: Retries per target may be this share of its requests over the last 10 s ...
+    budget_ratio: float = 0.2
+    #: ... or this many per second, whichever is more.
+    budget_min_per_second: float = 3.0
+
+    def __post_init__(self) -> None:
+        _check(self.attempts >= 1, f"retry attempts must be >= 1, got {self.attempts}")
+        _check(
+            0 <= self.budget_ratio <= 1,
+            f"retry budget ratio must be in [0, 1], got {self.budget_ratio}",
+        )
+        _check(self.budget_min_per_second >= 0, "retry budget minimum cannot be negative")
+
+
+@dataclass(frozen=True)
 class GatewayOptions:
     request: RequestOptions = field(default_factory=RequestOptions)
     hold: HoldOptions = field(default_factory=HoldOptions)
     mirror: MirrorOptions = field(default_factory=MirrorOptions)
     sink: SinkOptions = field(default_factory=SinkOptions)
     report: ReportOptions = field(default_factory=ReportOptions)
+    retry: RetryOptions = field(default_factory=RetryOptions)

@@ -6,7 +6,8 @@
 for a wake: the control plane should not learn of it up to a second late). The counts
 are deltas taken from the handler's ``TrafficCounter``; a report that did not land
 gives them back, so the next one carries them (bounded by the counter). ``interval``
-is the time since the last report that landed. Failures are logged once per kind and
+is the time since the last report that landed. Each target's load lists the requests
+in flight per replica (``replicas``, the balancer's counts). Failures are logged once per kind and
 the recovery once; the report is simply tried again at the next tick.
 """
 
@@ -16,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import aiohttp
@@ -44,7 +45,9 @@ class Reporter:
         *,
         options: ReportOptions | None = None,
         wall_clock: Callable[[], float] = time.time,
+        replicas: Callable[[], Mapping[str, Mapping[str, int]]] = dict,
     ) -> None:
+        self._replicas = replicas
         self._url = control_url.rstrip("/") + REPORT_PATH
         self._token_file = token_file
         self.gateway_id = gateway_id
@@ -77,7 +80,7 @@ class Reporter:
 
     async def send_once(self, session: aiohttp.ClientSession) -> bool:
         """One report; True if it landed (its counts are given back if not)."""
-        delta = self._traffic.take()
+        delta = self._traffic.take(self._replicas())
         now = self._now()
         report = GatewayReport(
             gateway=self.gateway_id,

@@ -10,6 +10,20 @@ released), gives mirror copies a second, sends a last traffic report and what th
 sinks still hold (each bounded in time), closes its client pools and returns 0. A
 worker that cannot bind returns ``EXIT_CANNOT_START`` so its supervisor does not retry
 in a loop. The event loop is uvloop's when uvloop is installed.
+
+The drain, in order (``grace`` bounds all of it, once): the listening socket is closed
+(new connections go to the other sockets of the ``SO_REUSEPORT`` group: sibling
+workers, or the gateway that replaces this one); every response from then on carries
+``Connection: close``; keep-alive connections get up to ``_SETTLE_SECONDS`` to send
+their next request (answered, then closed) instead of being closed under a client
+that is about to use them; then the worker waits for the requests in flight, and only
+what is still running at the deadline is cancelled. (aiohttp's own shutdown closes
+idle keep-alive connections at once, racing their clients, and waits up to twice
+its timeout.)
+
+Two more periodic tasks: the event loop lag monitor (a timer every
+``_LAG_INTERVAL`` seconds; how late it fires feeds ``core.lag.LoopLag``, which sheds
+mirror copies) and the metrics gauges (``ProxyHandler.refresh_metrics``).
 """
 
 from __future__ import annotations
@@ -29,6 +43,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from waypost.gateway.core.lag import LoopLag
 from waypost.gateway.core.table import RouteTable
 from waypost.gateway.options import GatewayOptions
 from waypost.gateway.protocol import GatewayServer
@@ -51,6 +66,13 @@ _FLUSH_SECONDS = 0.2
 _MIRROR_GRACE = 1.0
 _FINAL_REPORT_SECONDS = 2.0
 _FINAL_SINK_SECONDS = 2.0
+#: Seconds idle keep-alive connections get, at the start of a drain, to send one more
+#: request (answered with ``Connection: close``) before they are closed.
+_SETTLE_SECONDS = 1.0
+_LAG_INTERVAL = 0.025
+_METRICS_SECONDS = 1.0
+#: Seconds handlers still running at the drain deadline get to end once cancelled.
+_CANCEL_SECONDS = 1.0
 #: After an answer that closes the connection (401/403/413...) while the client is still
 #: sending its body, seconds the body is read and thrown away before the close, so the
 #: client is not reset before it reads the answer.
@@ -72,6 +94,8 @@ class WorkerConfig:
     parent_pid: int | None = None
     #: Limits: held requests, mirrors, log sinks, traffic reports.
     options: GatewayOptions = field(default_factory=GatewayOptions)
+    #: Workers of this gateway (per-target concurrency caps are shared out over them).
+    workers: int = 1
 
 
 def bind_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
@@ -129,7 +153,9 @@ async def serve(config: WorkerConfig) -> int:
         if reporter is not None:
             reporter.nudge()
 
-    handler = ProxyHandler(upstream, request_log, options=config.options, on_waiting=nudge)
+    handler = ProxyHandler(
+        upstream, request_log, options=config.options, on_waiting=nudge, workers=config.workers
+    )
 
     def on_table(table: RouteTable) -> None:
         handler.swap(table)
@@ -143,6 +169,7 @@ async def serve(config: WorkerConfig) -> int:
         handler.traffic,
         handler.take_waiting,
         options=config.options.report,
+        replicas=handler.balancer.in_flight,
     )
     limits = config.options.request
     server = GatewayServer(
@@ -157,7 +184,7 @@ async def serve(config: WorkerConfig) -> int:
         keepalive_timeout=limits.header_timeout,
         lingering_time=_LINGER_SECONDS,
     )
-    runner = web.ServerRunner(server, shutdown_timeout=config.grace)
+    runner = web.ServerRunner(server, shutdown_timeout=_CANCEL_SECONDS)
     background: list[asyncio.Task[None]] = []
     crashed: list[str] = []
 
@@ -168,15 +195,19 @@ async def serve(config: WorkerConfig) -> int:
 
     try:
         await runner.setup()
-        await web.SockSite(runner, sock, backlog=config.backlog).start()
+        site = web.SockSite(runner, sock, backlog=config.backlog)
+        await site.start()
         log.info("worker %s serving on http://%s:%s", os.getpid(), config.host, config.port)
         start(sync.run(), "gateway-route-sync")
         start(reporter.run(internal), "gateway-traffic-report")
         start(_flush_periodically(request_log), "gateway-request-log")
+        start(_watch_lag(handler.lag), "gateway-loop-lag")
+        start(_refresh_metrics(handler), "gateway-metrics")
         if config.parent_pid is not None:
             start(_watch_parent(config.parent_pid, stopping), "gateway-parent-watch")
         await stopping.wait()
         log.info("worker %s draining (up to %gs)", os.getpid(), config.grace)
+        await _drain(site, server, handler, config.grace)
     finally:
         await runner.cleanup()
         for task in background:
@@ -216,6 +247,45 @@ def _background_done(task: asyncio.Task[None], stopping: asyncio.Event, crashed:
         log.error("worker %s: %s failed; stopping", os.getpid(), task.get_name(), exc_info=exc)
         crashed.append(task.get_name())
         stopping.set()
+
+
+async def _drain(
+    site: web.BaseSite, server: web.Server, handler: ProxyHandler, grace: float
+) -> None:
+    """Stop accepting, let keep-alive clients move on, wait for requests in flight."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    await site.stop()
+    handler.draining = True
+    settle = loop.time() + min(_SETTLE_SECONDS, grace)
+    # aiohttp signals neither "a connection closed" nor "a handler ended": poll.
+    while server.connections and loop.time() < settle:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    server.pre_shutdown()  # idle connections close now, busy ones after their response
+    while handler.active and loop.time() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    if handler.active:
+        log.warning(
+            "worker %s: %s requests still running after %gs; cancelling them",
+            os.getpid(),
+            handler.active,
+            grace,
+        )
+
+
+async def _watch_lag(lag: LoopLag) -> None:
+    """Measure how late a short timer fires: the event loop's lag."""
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + _LAG_INTERVAL
+        await asyncio.sleep(_LAG_INTERVAL)
+        lag.observe(loop.time() - due)
+
+
+async def _refresh_metrics(handler: ProxyHandler) -> None:
+    while True:
+        handler.refresh_metrics()
+        await asyncio.sleep(_METRICS_SECONDS)
 
 
 async def _flush_periodically(request_log: RequestLog) -> None:

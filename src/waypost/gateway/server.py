@@ -1,4 +1,4 @@
-"""The request handler: match, choose, hold, balance, forward, mirror, stream back, log.
+"""The request handler: match, choose, hold, admit, balance, forward, mirror, stream back, log.
 
 ``ProxyHandler`` is an aiohttp low-level handler (no router, no middlewares): every
 decision is a call into ``core``; this module only moves bytes and turns failures
@@ -10,22 +10,29 @@ into JSON errors of one shape (``{"error", "message"}``):
 - a private backend target (``core.access``): 401 with ``WWW-Authenticate: Bearer``
   without a bearer token, 403 for a token that may not invoke it; checked before any
   replica is touched or woken, and the token is not passed on to the replica;
-- no connection to any replica: 502 (a connect
-  failure is retried once on another ready replica, since nothing was sent, and the
-  replica is set aside for a few seconds until the route table catches up);
 - a backend target without a ready replica: if it is asleep or waking, the request is
   held until a route table brings a ready replica (``holds``; 504 after the wake
   deadline, 503 with ``Retry-After: 1`` when too many wait); in any other state, 503
   with ``Retry-After: 1`` at once;
+- a target at its ``max_concurrency``: the request waits its turn (``overload``), or
+  gets 503 with ``Retry-After: 1`` when the queue is full or the wait too long;
+- no answer from any replica: 502 after the retries ``forward`` allows; no response
+  headers within the target's ``timeout``: 504;
 - paths under ``/-/`` are the gateway's own (no org name can be ``-``):
-  ``GET /-/health`` answers ``{"status": "ok", "routes": N, "revision": R}``.
+  ``GET /-/health`` answers ``{"status": "ok", "routes": N, "revision": R}`` and
+  ``GET /-/metrics`` the Prometheus metrics of all workers (``metrics``).
 
 The backend is ``core.split.choose(route, draw)`` with ``random.random()`` or, for a
-sticky route, the sticky draw of the request's key. Bodies stream both ways: the
-client's body is handed to the upstream client as a stream (through the mirror tee when
-the route has mirrors), and the response is written back chunk by chunk as it arrives,
-so chunked responses and server-sent events reach the client without delay. Every
-request ends in one request-log line and in the traffic counts of the report.
+sticky route, the sticky draw of the request's key; the replica is the balancer's
+(least outstanding requests, ejected replicas left out). Bodies stream both ways: the
+client's body is handed to the upstream client as a stream (through the mirror tee
+when the route has mirrors, and kept up to ``REPLAY_LIMIT`` bytes so a failed attempt
+can be replayed), and the response is written back chunk by chunk as it arrives, so
+chunked responses and server-sent events reach the client without delay. A WebSocket
+handshake is relayed by ``websocket``. Every request ends in one request-log line, in
+the traffic counts of the report and in the metrics. While the worker drains
+(``draining``), every response closes its connection, so keep-alive clients move to
+another worker or gateway.
 """
 
 from __future__ import annotations
@@ -52,9 +59,9 @@ from waypost.errors import (
     Unavailable,
     WaypostError,
 )
-from waypost.gateway.bodylimit import LimitedBody
+from waypost.gateway.bodylimit import BodyTooLarge, LimitedBody
 from waypost.gateway.core.access import PRIVATE
-from waypost.gateway.core.balance import RoundRobin
+from waypost.gateway.core.balance import Balancer
 from waypost.gateway.core.framing import body_too_large, framing_problem
 from waypost.gateway.core.headers import (
     AUTHORIZATION,
@@ -67,27 +74,40 @@ from waypost.gateway.core.headers import (
     request_headers,
     response_headers,
 )
+from waypost.gateway.core.lag import LoopLag
 from waypost.gateway.core.logline import CLIENT_CLOSED, RequestRecord, alias_of
 from waypost.gateway.core.paths import split_target
+from waypost.gateway.core.retry import REPLAY_LIMIT, RetryBudget
 from waypost.gateway.core.split import choose, sticky_draw, sticky_key
 from waypost.gateway.core.table import RouteMatch, RouteTable
 from waypost.gateway.core.traffic import TrafficCounter
+from waypost.gateway.forward import Forwarder
 from waypost.gateway.holds import HoldQueue
-from waypost.gateway.mirrors import BodyTee, MirrorBatch, Mirrors
+from waypost.gateway.metrics import CONTENT_TYPE, Metrics
+from waypost.gateway.mirrors import MirrorBatch, Mirrors
 from waypost.gateway.options import GatewayOptions
+from waypost.gateway.overload import Limiter
+from waypost.gateway.replay import ReplayBody
 from waypost.gateway.requestlog import RequestLog
-from waypost.gateway.upstream import Upstream, UpstreamConnectError, UpstreamError
+from waypost.gateway.upstream import Timeouts, Upstream, UpstreamError
+from waypost.gateway.websocket import (
+    is_upgrade,
+    offered_protocols,
+    relay_websocket,
+    upstream_ws_headers,
+)
 from waypost.model.routes import ReplicaAddress, RouteTarget
 
-__all__ = ["HEALTH_PATH", "ProxyHandler"]
+__all__ = ["HEALTH_PATH", "METRICS_PATH", "ProxyHandler"]
 
 log = logging.getLogger("waypost.gateway")
 
 HEALTH_PATH = "/-/health"
+METRICS_PATH = "/-/metrics"
 _RESERVED = "/-/"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-#: Connect attempts per request: the first replica and one other.
-_ATTEMPTS = 2
+#: Largest WebSocket message relayed, either way.
+_WS_MAX_MESSAGE = 4 * 1024 * 1024
 
 
 def _new_request_id() -> str:
@@ -109,6 +129,9 @@ class ProxyHandler:
         clock: Callable[[], float] = time.perf_counter,
         wall_clock: Callable[[], float] = time.time,
         new_request_id: Callable[[], str] = _new_request_id,
+        metrics: Metrics | None = None,
+        lag: LoopLag | None = None,
+        workers: int = 1,
     ) -> None:
         opts = options or GatewayOptions()
         self._max_body = opts.request.max_body
@@ -116,9 +139,22 @@ class ProxyHandler:
         self._wall_clock = wall_clock
         self.table = table or RouteTable.empty()
         self.traffic = TrafficCounter(max_entries=opts.report.max_entries)
+        self.metrics = metrics or Metrics()
+        self.lag = lag or LoopLag(opts.mirror.shed_lag)
         self._upstream = upstream
         self._log = request_log
-        self._balancer = RoundRobin()
+        self.balancer = Balancer()
+        self.forwarder = Forwarder(
+            upstream,
+            self.balancer,
+            self.metrics,
+            clock,
+            max_attempts=opts.retry.attempts,
+            budget=RetryBudget(
+                ratio=opts.retry.budget_ratio, min_per_second=opts.retry.budget_min_per_second
+            ),
+        )
+        self.limiter = Limiter(workers)
         self._draw = draw
         self._clock = clock
         self._new_request_id = new_request_id
@@ -126,21 +162,28 @@ class ProxyHandler:
         self.holds = HoldQueue(opts.hold, on_first_waiting=self._first_waiting)
         self.mirrors = Mirrors(
             upstream,
-            self._balancer,
+            self.balancer,
             request_log,
             self.traffic,
             self._target,
             options=opts.mirror,
             on_sleeping=self._mirror_found_sleeping,
             clock=clock,
+            lag=self.lag,
+            metrics=self.metrics,
         )
         # Sleeping mirror targets a copy could not reach: reported once, so they wake.
         self._wake: set[str] = set()
+        #: Requests being handled now (the drain waits for them).
+        self.active = 0
+        #: Set when the worker drains: every response then closes its connection.
+        self.draining = False
 
     def swap(self, table: RouteTable) -> None:
         """Serve ``table`` from now on; requests in flight keep the one they matched."""
         self.table = table
-        self._balancer.retain(table.targets)
+        self.balancer.retain(table.targets)
+        self.forwarder.budget.retain(frozenset(table.targets))
         self.holds.table_changed(table.targets)
 
     def take_waiting(self) -> tuple[str, ...]:
@@ -150,6 +193,10 @@ class ProxyHandler:
         keys = set(self.holds.waiting) | self._wake
         self._wake = set()
         return tuple(sorted(keys))
+
+    def refresh_metrics(self) -> None:
+        """Set the periodic gauges (the worker calls this every second)."""
+        self.metrics.refresh(self.traffic.busy, self.limiter.depths(), self.lag.average)
 
     async def close(self, grace: float = 0.0) -> None:
         """Give mirror copies in flight up to ``grace`` seconds, then cancel them."""
@@ -169,18 +216,26 @@ class ProxyHandler:
         started = self._clock()
         path, query = split_target(request.raw_path)
         record = RequestRecord(self._new_request_id(), request.method, path)
+        self.active += 1
         try:
-            return await self._handle(request, path, query, record)
+            response = await self._handle(request, path, query, record)
+            if self.draining:
+                response.force_close()
+            return response
         except asyncio.CancelledError:
             record.status = CLIENT_CLOSED
             raise
         finally:
+            self.active -= 1
             latency_ms = (self._clock() - started) * 1000.0
             record.bytes_in = request.content.total_bytes
             target, route, backend = record.target, record.route, record.backend
             if target is not None and route is not None and backend is not None:
-                self.traffic.end(target, record.status, latency_ms)
+                self.traffic.end(target, record.status, latency_ms, record.replica)
                 self.traffic.backend(route, backend, target, record.status)
+                self.metrics.request(
+                    record.project or "", route, backend, target, record.status, latency_ms / 1e3
+                )
             self._log.request(record, latency_ms)
 
     async def _handle(
@@ -219,8 +274,7 @@ class ProxyHandler:
                 )
             except WaypostError as exc:
                 return _error(exc, record, close=request.body_exists)
-        replica = self._balancer.pick(target, now=self._clock()) if target is not None else None
-        if target is None or replica is None:
+        if target is None or not target.replicas:
             if self.holds.decide(target) != "hold":
                 return _error(
                     Unavailable(
@@ -233,21 +287,49 @@ class ProxyHandler:
                 target = await self.holds.wait(target_key, self._target)
             except WaypostError as exc:
                 return _error(exc, record)
-            replica = self._balancer.pick(target, now=self._clock())
-            if replica is None:  # a table with a ready replica released it: not reachable
-                return _error(Unavailable(f"/{match.prefix} has no ready replica"), record)
-        batch = self.mirrors.begin(request, match, record, query) if route.mirrors else None
+        try:
+            async with self.limiter.admit(target):
+                return await self._proxy(request, match, target, query, record)
+        except Unavailable as exc:
+            self.metrics.refused(target.key)
+            return _error(exc, record, close=request.body_exists)
+
+    async def _proxy(
+        self,
+        request: web.BaseRequest,
+        match: RouteMatch,
+        target: RouteTarget,
+        query: str,
+        record: RequestRecord,
+    ) -> web.StreamResponse:
+        replica = self.balancer.pick(target, now=self._clock())
+        if replica is None:  # a table without ready replicas came in meanwhile
+            return _error(Unavailable(f"/{match.prefix} has no ready replica"), record)
+        path = (match.rest or "/") if target.strip_prefix else record.path
+        headers = request_headers(
+            request.headers.items(),
+            Forwarding(match.prefix, request.remote, request.headers.get(HOST), record.request_id),
+            private=target.visibility == PRIVATE,
+        )
+        if is_upgrade(request):
+            return await self._websocket(
+                request, match, target, replica, path, query, headers, record
+            )
+        batch = self.mirrors.begin(request, match, record, query) if match.route.mirrors else None
         try:
             try:
-                upstream_response = await self._send(
-                    request, match, target, replica, query, record, batch
+                upstream_response, replica = await self._send(
+                    request, match, target, replica, path, query, headers, record, batch
                 )
             except WaypostError as exc:
                 return _error(exc, record, close=isinstance(exc, TooLarge))
+            ok: bool | None = None
             try:
-                return await _relay(request, upstream_response, record)
+                response, ok = await _relay(request, upstream_response, record)
+                return response
             finally:
                 upstream_response.release()
+                self._finish(target.key, replica.id, ok)
         finally:
             if batch is not None:
                 batch.close()
@@ -258,74 +340,111 @@ class ProxyHandler:
         match: RouteMatch,
         target: RouteTarget,
         replica: ReplicaAddress,
+        path: str,
         query: str,
+        headers: list[tuple[str, str]],
         record: RequestRecord,
         batch: MirrorBatch | None,
-    ) -> aiohttp.ClientResponse:
-        """Open the upstream request, retrying a connect failure once on another replica."""
-        path = (match.rest or "/") if target.strip_prefix else record.path
-        headers = request_headers(
-            request.headers.items(),
-            Forwarding(match.prefix, request.remote, request.headers.get(HOST), record.request_id),
-            private=target.visibility == PRIVATE,
-        )
+    ) -> tuple[aiohttp.ClientResponse, ReplicaAddress]:
+        """Open the upstream request (with the retries ``forward`` allows)."""
         has_body = request.body_exists
         if has_body and request.version == HttpVersion11:
             expect = request.headers.get(EXPECT, "")
             if expect.lower() == "100-continue":
                 await request.writer.write(_CONTINUE)
                 request.writer.output_size = 0  # the real response has not started yet
-        failed: set[str] = set()
         limited = LimitedBody(request.content, self._max_body)
-        while True:
-            record.replica = replica.id
-            body: LimitedBody | BodyTee | None = None
-            if has_body:
-                body = limited
-                if batch is not None and batch.needs_body:
-                    body = batch.tee(body)  # the mirrors keep the body as the primary reads it
+        body: ReplayBody | None = None
+        if has_body:
+            # The mirrors keep the body as the primary reads it; the replay buffer sits
+            # above the tee, so a retried attempt does not feed the tee twice.
+            source = batch.tee(limited) if batch is not None and batch.needs_body else limited
+            body = ReplayBody(source, REPLAY_LIMIT)
+        try:
+            response, replica = await self.forwarder.open(
+                target, replica, request.method, path, query, headers, body, record, match.prefix
+            )
+        except (UpstreamError, BodyTooLarge) as exc:
+            if limited.exceeded:
+                raise _body_over(self._max_body) from exc
+            log.warning("request %s: %s", record.request_id, exc)
+            raise BadGateway(f"the client's request body to /{match.prefix} broke off") from exc
+        if limited.exceeded:  # the replica answered before the body was cut off
+            response.release()
+            self.balancer.finish(target.key, replica.id, None, now=self._clock())
+            raise _body_over(self._max_body)
+        return response, replica
+
+    async def _websocket(
+        self,
+        request: web.BaseRequest,
+        match: RouteMatch,
+        target: RouteTarget,
+        replica: ReplicaAddress,
+        path: str,
+        query: str,
+        headers: list[tuple[str, str]],
+        record: RequestRecord,
+    ) -> web.StreamResponse:
+        record.replica = replica.id
+        self.balancer.start(target.key, replica.id)
+        ok: bool | None = None
+        try:
             try:
-                response = await self._upstream.send(
-                    replica.address, request.method, path, query, headers, body
+                upstream = await self._upstream.websocket(
+                    replica.address,
+                    path,
+                    query,
+                    upstream_ws_headers(headers),
+                    offered_protocols(request),
+                    Timeouts(target.connect_timeout, target.timeout),
+                    _WS_MAX_MESSAGE,
                 )
-            except UpstreamConnectError as exc:
-                failed.add(replica.id)
-                now = self._clock()
-                self._balancer.failed(target.key, replica.id, now=now)
-                log.warning("request %s: %s", record.request_id, exc)
-                retry = (
-                    self._balancer.pick(target, failed, now=now)
-                    if len(failed) < _ATTEMPTS
-                    else None
-                )
-                if retry is None:
-                    raise BadGateway(f"could not connect to a replica of /{match.prefix}") from exc
-                replica = retry
             except UpstreamError as exc:
-                if limited.exceeded:
-                    raise _body_over(self._max_body) from exc
+                ok = False
                 log.warning("request %s: %s", record.request_id, exc)
-                raise BadGateway(f"the replica of /{match.prefix} failed to answer") from exc
-            else:
-                if limited.exceeded:  # the replica answered before the body was cut off
-                    response.release()
-                    raise _body_over(self._max_body)
-                return response
+                return _error(
+                    BadGateway(f"the replica of /{match.prefix} refused the WebSocket"), record
+                )
+            ok = True
+            response, messages = await relay_websocket(request, upstream, _WS_MAX_MESSAGE)
+            record.status = 101
+            log.debug("request %s: WebSocket closed after %s messages", record.request_id, messages)
+            return response
+        finally:
+            self._finish(target.key, replica.id, ok)
+
+    def _finish(self, target_key: str, replica_id: str, ok: bool | None) -> None:
+        """An exchange with a replica ended (``ok``: see ``Balancer.finish``)."""
+        if self.balancer.finish(target_key, replica_id, ok, now=self._clock()):
+            log.warning("replica %s of %s ejected after failures", replica_id, target_key)
+            self.metrics.ejection(target_key)
 
     def _own(self, request: web.BaseRequest, path: str, record: RequestRecord) -> web.Response:
-        if path != HEALTH_PATH or request.method not in ("GET", "HEAD"):
+        if request.method not in ("GET", "HEAD") or path not in (HEALTH_PATH, METRICS_PATH):
             return _error(NotFound(f"no gateway resource at {path}"), record)
+        if path == METRICS_PATH:
+            body = self.metrics.render()
+            record.status, record.bytes_out = 200, len(body)
+            response = web.Response(
+                status=200, body=body, headers={X_REQUEST_ID: record.request_id}
+            )
+            response.headers["Content-Type"] = CONTENT_TYPE
+            return response
         table = self.table
-        body = {"status": "ok", "routes": len(table), "revision": table.revision}
-        return _json(200, body, record)
+        health = {"status": "ok", "routes": len(table), "revision": table.revision}
+        return _json(200, health, record)
 
 
 async def _relay(
     request: web.BaseRequest, upstream: aiohttp.ClientResponse, record: RequestRecord
-) -> web.StreamResponse:
-    """Stream the upstream response to the client, chunk by chunk as it arrives."""
+) -> tuple[web.StreamResponse, bool | None]:
+    """Stream the upstream response to the client, chunk by chunk as it arrives; the
+    response and how the replica did (True: answered below 500, False: 5xx or broken
+    off, None: the client left first)."""
     headers = CIMultiDict(response_headers(upstream.headers.items(), record.request_id))
     record.status = upstream.status
+    answered = upstream.status < 500
     if upstream.content.is_eof():
         # The whole body arrived with the headers (the usual small JSON answer): nothing
         # to stream, so send status, headers and body in one write.
@@ -333,11 +452,12 @@ async def _relay(
             body = await upstream.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("request %s: the replica's response is broken: %r", record.request_id, exc)
-            return _error(BadGateway("the replica sent a broken response"), record)
+            return _error(BadGateway("the replica sent a broken response"), record), False
         record.bytes_out = len(body)
-        return web.Response(
+        whole = web.Response(
             status=upstream.status, reason=upstream.reason, body=body, headers=headers
         )
+        return whole, answered
     response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
     try:
         await response.prepare(request)
@@ -346,12 +466,14 @@ async def _relay(
             record.bytes_out += len(chunk)
     except ConnectionError:
         record.status = CLIENT_CLOSED  # the client went away; nothing left to tell it
+        return response, None
     except (aiohttp.ClientError, TimeoutError) as exc:
         # The status line is out: the client can only learn of the failure from a
         # response cut short, so close its connection instead of ending the body.
         log.warning("request %s: the replica broke off its response: %r", record.request_id, exc)
         request.protocol.force_close()
-    return response
+        return response, False
+    return response, answered
 
 
 def _body_over(limit: int) -> TooLarge:

@@ -7,7 +7,8 @@ started again after a backoff (0.5 s doubling to 10 s, reset once it has lived 3
 a worker that cannot bind stops the whole gateway (exit 1), since trying again
 would not help. On SIGTERM or SIGINT it sends SIGTERM to every worker, waits for
 them up to a deadline (their drain grace plus 5 s) and SIGKILLs the stragglers.
-Workers also drain on their own if the supervisor disappears.
+Workers also drain on their own if the supervisor disappears. A worker that died has
+its live metric gauges removed (``metrics.mark_dead``); its counters stay counted.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 
 from waypost.gateway.core.backoff import Backoff
+from waypost.gateway.metrics import mark_dead
 from waypost.gateway.serve import EXIT_CANNOT_START, WorkerConfig, run_worker
 
 __all__ = ["Supervisor"]
@@ -125,6 +127,8 @@ class Supervisor:
                 if process is not None and process.exitcode is not None:
                     code = process.exitcode
                     process.join()
+                    if process.pid is not None:
+                        mark_dead(process.pid)
                     slot.process = None
                     if code == EXIT_CANNOT_START:
                         log.error("worker %s could not start; stopping the gateway", slot.index)

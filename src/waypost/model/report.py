@@ -16,11 +16,22 @@ Wire format (``POST /api/v1/internal/report``)::
 
 Counts are deltas since the previous report of the same gateway; ``in_flight`` is
 the value at ``at``.
+
+Optional fields of a target (absent in older reports; the defaults apply):
+
+- ``replicas``: ``{replica_id: in_flight}`` at ``at``, for every replica this gateway
+  has requests on, including replicas already gone from the route table (the control
+  plane stops a removed replica once no gateway lists it here);
+- ``replica_requests``: ``{replica_id: [requests, errors, latency_ms_sum]}`` of the
+  requests that ended in the interval, per replica that served any;
+- ``latency_p50_ms`` / ``latency_p99_ms``: the median and 99th percentile latency of
+  the requests that ended in the interval (``null`` without any); per gateway worker,
+  from a log-scale histogram (within a few percent).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 __all__ = ["BackendCount", "GatewayReport", "TargetLoad"]
@@ -33,6 +44,12 @@ class TargetLoad:
     requests: int
     errors: int  # 5xx from the replica and the gateway's own 502/503/504
     latency_ms_sum: float
+    replicas: dict[str, int] = field(default_factory=dict)  # replica id -> in flight
+    latency_p50_ms: float | None = None
+    latency_p99_ms: float | None = None
+    #: replica id -> [requests, errors, latency_ms_sum] that ended in the interval
+    #: (CSGHub's per-instance request count and latency).
+    replica_requests: dict[str, tuple[int, int, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,20 @@ learns of it like of any other route change; expiry it checks with its own clock
 
 ``endpoint`` is ``null`` on a route that may leave the endpoint segment out (an
 alias file whose backend deployment has exactly one endpoint).
+
+Resilience and overload settings of a target (each optional on the wire; a payload
+without them gets the defaults, so older control planes and gateways interoperate):
+
+- ``timeout`` (seconds, default 60): how long the gateway waits for the replica's
+  response headers (beyond it, 504), and then for each piece of its body (beyond
+  it, the response is cut off);
+- ``connect_timeout`` (seconds, default 5): to open a connection to a replica;
+- ``retry_non_idempotent`` (default false): a POST/PATCH that failed after it was
+  sent may be retried on another replica (the endpoint says it is safe to repeat);
+- ``max_concurrency`` (default null: no cap): requests in flight to the target at
+  once, per gateway (shared out over its workers); more wait in a queue of
+  ``queue_size`` (default 100) for up to ``queue_timeout`` seconds (default 10);
+  beyond either, 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -64,6 +78,12 @@ class RouteTarget:
     visibility: str
     strip_prefix: bool
     replicas: tuple[ReplicaAddress, ...]
+    timeout: float = 60.0  # seconds for response headers, then per body read
+    connect_timeout: float = 5.0
+    retry_non_idempotent: bool = False
+    max_concurrency: int | None = None  # None: no cap
+    queue_size: int = 100
+    queue_timeout: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -132,6 +152,12 @@ class RouteSnapshot:
                     "visibility": t.visibility,
                     "strip_prefix": t.strip_prefix,
                     "replicas": [{"id": r.id, "address": r.address} for r in t.replicas],
+                    "timeout": t.timeout,
+                    "connect_timeout": t.connect_timeout,
+                    "retry_non_idempotent": t.retry_non_idempotent,
+                    "max_concurrency": t.max_concurrency,
+                    "queue_size": t.queue_size,
+                    "queue_timeout": t.queue_timeout,
                 }
                 for t in self.targets
             ],
@@ -173,6 +199,14 @@ class RouteSnapshot:
                     visibility=t["visibility"],
                     strip_prefix=bool(t["strip_prefix"]),
                     replicas=tuple(ReplicaAddress(r["id"], r["address"]) for r in t["replicas"]),
+                    timeout=float(t.get("timeout", 60.0)),
+                    connect_timeout=float(t.get("connect_timeout", 5.0)),
+                    retry_non_idempotent=bool(t.get("retry_non_idempotent", False)),
+                    max_concurrency=(
+                        None if t.get("max_concurrency") is None else int(t["max_concurrency"])
+                    ),
+                    queue_size=int(t.get("queue_size", 100)),
+                    queue_timeout=float(t.get("queue_timeout", 10.0)),
                 )
                 for t in data["targets"]
             ),

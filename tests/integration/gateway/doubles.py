@@ -18,7 +18,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from tests.integration.gateway.support import TOKEN
 from waypost.model.report import GatewayReport
@@ -211,9 +211,13 @@ class RecordingUpstream(_Site):
     """A replica double. The last path segment picks the behaviour:
 
     ``stream`` (chunked, 5 chunks 0.2 s apart, as server-sent events), ``slow?seconds=S``,
-    ``cookies`` (two Set-Cookie headers), ``break`` (hangs up in the middle of its body);
+    ``cookies`` (two Set-Cookie headers), ``break`` (hangs up in the middle of its body),
+    ``reset`` (reads the request, then hangs up without answering), ``sse`` (5 events
+    0.3 s apart; the time each was written is kept in ``sse_written``), ``ws`` (a
+    WebSocket echo: text and binary back as they came, ``close`` closes with 4000);
     anything else echoes what it received as JSON. ``delay`` (seconds before answering)
-    and ``status`` (answer every request with it) apply to every path.
+    and ``status`` (answer every request with it) and ``reset`` (hang up on every
+    request) apply to every path.
     """
 
     def __init__(self, thread: ServerThread, port: int, name: str) -> None:
@@ -222,8 +226,16 @@ class RecordingUpstream(_Site):
         self.requests: list[Recorded] = []
         self.delay = 0.0
         self.status: int | None = None
+        self.sse_written: list[float] = []
+        #: Hang up on every request (after reading it) without answering.
+        self.reset = False
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        if (
+            request.path.endswith("/ws")
+            and request.headers.get("Upgrade", "").lower() == "websocket"
+        ):
+            return await self._echo_websocket(request)
         started = time.monotonic()
         digest, size, first = hashlib.sha256(), 0, None
         async for chunk in request.content.iter_any():
@@ -264,6 +276,19 @@ class RecordingUpstream(_Site):
             if request.transport is not None:
                 request.transport.close()
             return response
+        if action == "reset" or self.reset:
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=200)
+        if action == "sse":
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            for i in range(5):
+                await response.write(f"event: tick\ndata: {i}\n\n".encode())
+                self.sse_written.append(time.monotonic())
+                await asyncio.sleep(0.3)
+            await response.write_eof()
+            return response
         if action == "slow":
             await asyncio.sleep(float(request.query.get("seconds", "1")))
         if action == "cookies":
@@ -282,3 +307,21 @@ class RecordingUpstream(_Site):
             },
             headers={"X-Replica": self.name, "Connection": "X-Hop", "X-Hop": "1"},
         )
+
+    async def _echo_websocket(self, request: web.BaseRequest) -> web.StreamResponse:
+        ws = web.WebSocketResponse(protocols=("echo.v1",))
+        await ws.prepare(request)
+        self.requests.append(
+            Recorded(
+                self.name, "GET", request.raw_path, list(request.headers.items()), 0, "", 0, None, 0
+            )
+        )
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                if msg.data == "close":
+                    await ws.close(code=4000, message=b"bye")
+                    break
+                await ws.send_str(f"{self.name}:{msg.data}")
+            elif msg.type == WSMsgType.BINARY:
+                await ws.send_bytes(msg.data[::-1])
+        return ws

@@ -68,11 +68,13 @@ def build_snapshot(
     log_sinks: Sequence[LogSink] = (),
     private: Iterable[str] = (),
     grants: Sequence[TokenGrant] = (),
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> RouteSnapshot:
     """``routes``: URL (4 or 5 segments) -> [(backend, weight, target key)];
     ``targets``: key -> ready replica addresses; ``mirrors``: URL -> [(name, target key)];
     ``states``: key -> state (default Running); ``private``: target keys that are private;
-    ``grants``: the tokens that may call private targets."""
+    ``grants``: the tokens that may call private targets; ``settings``: key -> more
+    ``RouteTarget`` fields (``timeout``, ``max_concurrency``...)."""
     stripped = set(strip_prefix)
     hidden = set(private)
     return RouteSnapshot(
@@ -84,6 +86,7 @@ def build_snapshot(
                 "private" if key in hidden else "public",
                 key in stripped,
                 tuple(ReplicaAddress(f"r{i}-{a}", a) for i, a in enumerate(addresses)),
+                **(settings or {}).get(key, {}),
             )
             for key, addresses in targets.items()
         ),

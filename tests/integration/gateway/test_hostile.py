@@ -8,7 +8,7 @@ connection was closed, and what reached the replicas: a spoofed value at a repli
 a request at the decoy or a request at ``a`` outside the attacked endpoint is a
 breach, and the total of breaches must be 0.
 
-The slowloris test holds 200 connections that send a request line a byte at a time,
+The slowloris test holds 500 connections that send a request line a byte at a time,
 while a normal client keeps asking; the slow ones must be closed by the header
 deadline (``--header-timeout``, 10 s by default) and the normal client must keep
 being answered.
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import resource
 import select
 import socket
 import time
@@ -40,7 +41,7 @@ MARK = "spoof"
 PRIVATE_TOKEN = "tok-spoof-ok"  # a valid token that must not reach the replica either
 #: A row's answer, read until this many seconds pass without a byte (or the close).
 QUIET = 0.15
-SLOW_CONNECTIONS = 200
+SLOW_CONNECTIONS = 500
 HEADER_TIMEOUT = 10.0
 
 
@@ -52,6 +53,7 @@ class Hostile:
 
 @pytest.fixture(scope="module")
 def hostile(env: Env, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostile]:
+    _raise_open_files(SLOW_CONNECTIONS * 2 + 256)  # the gateway inherits the limit
     log_dir = tmp_path_factory.mktemp("hostile")
     gateway = GatewayProcess(
         free_port(),
@@ -79,6 +81,14 @@ def hostile(env: Env, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host
         code = gateway.stop()
     assert code == 0, gateway.stderr()
     assert "Traceback" not in gateway.stderr(), gateway.stderr()
+
+
+def _raise_open_files(wanted: int) -> None:
+    """Raise this process's soft RLIMIT_NOFILE to ``wanted`` (within the hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        ceiling = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
 
 
 def req(

@@ -15,7 +15,7 @@ from aiohttp.streams import StreamReader
 from aiohttp.test_utils import make_mocked_request
 from aiohttp.web import BaseRequest
 
-from waypost.gateway.core.balance import RoundRobin
+from waypost.gateway.core.balance import Balancer
 from waypost.gateway.core.logline import RequestRecord
 from waypost.gateway.core.table import RouteMatch, RouteTable
 from waypost.gateway.core.traffic import TrafficCounter
@@ -75,7 +75,7 @@ def setup(
     upstream = Refusing()
     mirrors = Mirrors(
         upstream,
-        RoundRobin(),
+        Balancer(),
         log,
         TrafficCounter(),
         TABLE.targets.get,

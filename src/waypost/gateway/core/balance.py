@@ -1,15 +1,20 @@
-"""Round robin over a target's ready replicas, with its state in plain sight.
+"""Least outstanding requests over a target's ready, non-ejected replicas.
 
-``RoundRobin`` keeps one cursor per target key (``state``). ``pick`` returns the
-replica after the one picked last, skipping any replica in ``exclude`` (the ones this
-request already failed to connect to). A replica the gateway could not connect to
-is set aside for ``eject_for`` seconds (``failed``), so until the next route table
-drops it, requests stop paying a failed connect first; if every replica is set
-aside, they are tried anyway (a connect attempt beats a certain 503).
+``Balancer.pick`` returns the replica of a target with the fewest requests in flight
+from this worker, skipping any in ``exclude`` (those this request already failed on)
+and any that ``Outliers`` has ejected; ties go round robin from a per-target cursor,
+so sequential requests alternate and a replica back from ejection (0 in flight) gets
+the next request as its probe. If every remaining replica is ejected, they are used
+anyway (panic mode: a try beats a certain 503).
 
-Replica lists change between route tables: the cursor is taken modulo the current
-list, and ``retain`` forgets targets that left the table. Time is an argument
-(``now``, any monotonic clock). One instance per worker; one event loop, no locks.
+The shell calls ``start`` when a request goes to a replica and ``finish`` when it
+ends, with ``ok`` True (answered below 500), False (5xx or broken: counts towards
+ejection) or None (the gateway's own 504, a client that left: the replica is not
+judged); ``connect_failed`` for a connection that could not be opened. ``in_flight``
+per replica is kept for replicas that left the route table until their last request
+ends (the report lists them, so the control plane knows when a removed replica is
+free). A scan is O(replicas); replica lists are short. Time is an argument; one
+instance per worker, one event loop, no locks.
 """
 
 from __future__ import annotations
@@ -17,70 +22,105 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from types import MappingProxyType
 
+from waypost.gateway.core.outlier import Outliers
 from waypost.model.routes import ReplicaAddress, RouteTarget
 
-__all__ = ["RoundRobin"]
+__all__ = ["Balancer"]
+
+_NONE: Mapping[str, int] = MappingProxyType({})
 
 
-class RoundRobin:
-    def __init__(self, state: Mapping[str, int] | None = None, *, eject_for: float = 5.0) -> None:
-        self._next: dict[str, int] = dict(state or {})
-        self._ejected: dict[tuple[str, str], float] = {}
-        self._eject_for = eject_for
+class Balancer:
+    __slots__ = ("_busy", "_next", "outliers")
 
-    @property
-    def state(self) -> Mapping[str, int]:
-        """Target key -> index of the replica to try next."""
-        return MappingProxyType(self._next)
-
-    @property
-    def ejected(self) -> Mapping[tuple[str, str], float]:
-        """(target key, replica id) -> until when it is set aside."""
-        return MappingProxyType(self._ejected)
+    def __init__(self, outliers: Outliers | None = None) -> None:
+        self.outliers = outliers or Outliers()
+        self._next: dict[str, int] = {}
+        #: target key -> replica id -> requests in flight (only non-zero counts).
+        self._busy: dict[str, dict[str, int]] = {}
 
     def pick(
         self, target: RouteTarget, exclude: Collection[str] = (), *, now: float
     ) -> ReplicaAddress | None:
-        """The next replica of ``target`` not in ``exclude``, preferring ones not set aside."""
+        """The replica of ``target`` to send the next request to, or None."""
         replicas = target.replicas
         count = len(replicas)
         if count == 0:
             return None
-        start = self._next.get(target.key, 0) % count
-        fallback: int | None = None
+        key = target.key
+        busy = self._busy.get(key, _NONE)
+        outliers = self.outliers
+        start = self._next.get(key, 0) % count
+        best = -1
+        best_load = 0
+        panic = -1
+        panic_load = 0
         for step in range(count):
-            index = (start + step) % count
+            index = start + step
+            if index >= count:
+                index -= count
             replica = replicas[index]
             if replica.id in exclude:
                 continue
-            if self._ejected and self._is_ejected(target.key, replica.id, now):
-                if fallback is None:
-                    fallback = index
+            load = busy.get(replica.id, 0)
+            if outliers.ejected(key, replica.id, now):
+                if panic < 0 or load < panic_load:
+                    panic, panic_load = index, load
                 continue
-            self._next[target.key] = (index + 1) % count
-            return replica
-        if fallback is None:
+            if best < 0 or load < best_load:
+                best, best_load = index, load
+                if load == 0:
+                    break
+        if best < 0:
+            best = panic
+        if best < 0:
             return None
-        self._next[target.key] = (fallback + 1) % count
-        return replicas[fallback]
+        self._next[key] = best + 1 if best + 1 < count else 0
+        return replicas[best]
 
-    def failed(self, target_key: str, replica_id: str, *, now: float) -> None:
-        """The gateway could not connect to this replica: set it aside for a while."""
-        self._ejected[(target_key, replica_id)] = now + self._eject_for
+    def start(self, target_key: str, replica_id: str) -> None:
+        busy = self._busy.get(target_key)
+        if busy is None:
+            busy = self._busy[target_key] = {}
+        busy[replica_id] = busy.get(replica_id, 0) + 1
 
-    def retain(self, keys: Iterable[str]) -> None:
-        """Forget the state of targets not in ``keys`` (called when a new table arrives)."""
-        keep = set(keys)
-        for key in [k for k in self._next if k not in keep]:
+    def finish(self, target_key: str, replica_id: str, ok: bool | None, *, now: float) -> bool:
+        """A request ``start`` counted ended; True if its failure ejected the replica."""
+        busy = self._busy.get(target_key)
+        if busy is not None:
+            left = busy.get(replica_id, 0) - 1
+            if left > 0:
+                busy[replica_id] = left
+            else:
+                busy.pop(replica_id, None)
+                if not busy:
+                    del self._busy[target_key]
+        if ok is None:
+            return False
+        if ok:
+            self.outliers.success(target_key, replica_id, now)
+            return False
+        return self.outliers.failure(target_key, replica_id, now)
+
+    def connect_failed(self, target_key: str, replica_id: str, *, now: float) -> bool:
+        """No connection could be opened to the replica; True if this ejected it."""
+        return self.outliers.connect_failure(target_key, replica_id, now)
+
+    def in_flight(self) -> Mapping[str, Mapping[str, int]]:
+        """Target key -> replica id -> requests in flight now (non-zero counts only)."""
+        return self._busy
+
+    def retain(self, targets: Mapping[str, RouteTarget]) -> None:
+        """A new route table: forget cursors and health of what left it (not in-flight
+        counts, which end with their requests)."""
+        for key in [k for k in self._next if k not in targets]:
             del self._next[key]
-        for pair in [p for p in self._ejected if p[0] not in keep]:
-            del self._ejected[pair]
+        self.outliers.retain(
+            {(key, r.id) for key, target in targets.items() for r in target.replicas}
+        )
 
-    def _is_ejected(self, target_key: str, replica_id: str, now: float) -> bool:
-        until = self._ejected.get((target_key, replica_id))
-        if until is None:
-            return False
-        if until <= now:
-            del self._ejected[(target_key, replica_id)]
-            return False
-        return True
+    def ejected(self, targets: Iterable[RouteTarget], now: float) -> int:
+        """How many replicas of ``targets`` are ejected now (for the metrics gauge)."""
+        return sum(
+            1 for t in targets for r in t.replicas if self.outliers.ejected(t.key, r.id, now)
+        )

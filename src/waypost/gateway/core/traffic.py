@@ -11,13 +11,20 @@ beyond that (``lost`` says how many were dropped).
 A target is reported while it has anything to say: counts in the interval, requests in
 flight, or in-flight requests at the previous report (so a drop to 0 is reported once).
 An error is a status of 500 or more, the gateway's own 502/503/504 included.
+Each target's latencies also go into a ``LatencyHistogram`` for the interval's p50 and
+p99 (not given back: a late report carries the counts, not the old percentiles).
+Requests that reached a replica are also counted per replica (``replica_requests``).
+``take(replicas)`` adds the requests in flight per replica (the balancer's counts) to
+each target's load, and reports targets that only have those.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from waypost.gateway.core.latency import LatencyHistogram
 from waypost.model.report import BackendCount, TargetLoad
 
 __all__ = ["TrafficCounter", "TrafficDelta"]
@@ -30,6 +37,9 @@ class _Target:
     requests: int = 0
     errors: int = 0
     latency_ms_sum: float = 0.0
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    #: replica id -> [requests, errors, latency_ms_sum] (CSGHub's per-instance figures)
+    replicas: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -60,8 +70,8 @@ class TrafficCounter:
         """A request for ``target`` is in flight (held requests count too)."""
         self._in_flight[target] = self._in_flight.get(target, 0) + 1
 
-    def end(self, target: str, status: int, latency_ms: float) -> None:
-        """The request ``begin`` counted has ended with ``status``."""
+    def end(self, target: str, status: int, latency_ms: float, replica: str | None = None) -> None:
+        """The request ``begin`` counted has ended with ``status`` (served by ``replica``)."""
         left = self._in_flight.get(target, 0) - 1
         if left > 0:
             self._in_flight[target] = left
@@ -71,11 +81,22 @@ class TrafficCounter:
         if counts is not None:
             counts.requests += 1
             counts.latency_ms_sum += latency_ms
+            counts.latency.add(latency_ms)
             if status >= 500:
                 counts.errors += 1
+            if replica is not None:
+                served = counts.replicas.setdefault(replica, [0, 0, 0.0])
+                served[0] += 1
+                served[1] += status >= 500
+                served[2] += latency_ms
 
     def in_flight(self, target: str) -> int:
         return self._in_flight.get(target, 0)
+
+    @property
+    def busy(self) -> Mapping[str, int]:
+        """Target key -> requests in flight now (targets with none are absent)."""
+        return self._in_flight
 
     def backend(self, route: str, name: str, target: str, status: int) -> None:
         counts = self._route((route, "backend", name, target))
@@ -96,14 +117,26 @@ class TrafficCounter:
         if error:
             counts.errors += 1
 
-    def take(self) -> TrafficDelta:
-        """The counts since the last ``take``, and what is in flight now."""
-        keys = set(self._targets) | set(self._in_flight) | self._reported_busy
+    def take(self, replicas: Mapping[str, Mapping[str, int]] | None = None) -> TrafficDelta:
+        """The counts since the last ``take``, and what is in flight now (``replicas``:
+        target key -> replica id -> requests in flight)."""
+        busy = replicas or {}
+        keys = set(self._targets) | set(self._in_flight) | self._reported_busy | set(busy)
         loads = []
         for key in sorted(keys):
             c = self._targets.get(key) or _Target()
             loads.append(
-                TargetLoad(key, self._in_flight.get(key, 0), c.requests, c.errors, c.latency_ms_sum)
+                TargetLoad(
+                    key,
+                    self._in_flight.get(key, 0),
+                    c.requests,
+                    c.errors,
+                    c.latency_ms_sum,
+                    dict(busy.get(key, {})),
+                    c.latency.percentile(50),
+                    c.latency.percentile(99),
+                    {r: (int(n), int(e), ms) for r, (n, e, ms) in c.replicas.items()},
+                )
             )
         backends = tuple(
             BackendCount(route, name, kind, target, c.requests, c.errors, c.dropped)
