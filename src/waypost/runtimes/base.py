@@ -38,6 +38,10 @@ class Workload:
     #: Extra environment from the control plane (e.g. project secrets). The runtime
     #: adds PORT, SCRIPT_NAME and VH_DEFAULT_PREFIX itself; the spec's env comes first.
     env: Mapping[str, str] = field(default_factory=dict)
+    #: For ``runtime`` endpoints: the model store's directory of ``spec.model`` and its
+    #: task, or None when the store does not have the model (the build then fails).
+    model_dir: Path | None = None
+    model_task: str | None = None
 
 
 class ReplicaPhase(StrEnum):

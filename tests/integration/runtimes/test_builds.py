@@ -151,9 +151,14 @@ async def test_concurrent_builds_of_one_env_make_it_once(
             id="requirements-outside",
         ),
         pytest.param(
-            {"kind": "runtime", "target": "transformers"},
-            "the local runtime cannot run 'runtime' endpoints",
-            id="runtime-kind",
+            {"kind": "runtime", "target": "transformers", "model": "acme/gpt"},
+            "model acme/gpt is not in the model store: add it with `waypost models add acme/gpt",
+            id="runtime-model-missing",
+        ),
+        pytest.param(
+            {"kind": "runtime", "target": "no-such-framework", "model": "acme/gpt"},
+            "unknown runtime framework 'no-such-framework'",
+            id="runtime-unknown-framework",
         ),
     ],
 )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -157,25 +156,3 @@ async def test_logs_can_be_read_and_remove_releases_them(
     assert not runtime.layout.log_file(workload.key).exists()
     assert (await runtime.read_logs(workload.key)).text == ""
     await runtime.remove(workload.key)  # again: nothing to do
-
-
-async def test_memory_limit_is_an_address_space_rlimit(
-    runtime: LocalRuntime, deployer: Deployer
-) -> None:
-    from waypost.model.spec import Resources
-
-    limit = 2 * 1024**3
-    workload = deployer.workload(
-        {"serve.py": SERVE_PY},
-        "server-command",
-        "python serve.py",
-        resources=Resources(memory=limit, cpu=0.5),
-    )
-    await runtime.build(workload, lambda line: None)
-    await runtime.scale(workload, 1)
-    [replica] = await wait_for(runtime, workload.key, all_in(READY, 1))
-    limits = Path(f"/proc/{replica.pid}/limits").read_text()  # noqa: ASYNC240
-    line = next(row for row in limits.splitlines() if row.startswith("Max address space"))
-    assert line.split()[3:5] == [str(limit), str(limit)]
-    assert "resources.cpu (0.5) is not enforced" in replica.message
-    assert runtime.limitations(workload.key) == [replica.message]

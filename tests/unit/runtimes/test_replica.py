@@ -58,3 +58,11 @@ def test_a_failure_message_replaces_the_note() -> None:
     assert (status.message, status.exit_code) == ("exited", 3)
     replica.phase, replica.message = ReplicaPhase.BACKOFF, ""
     assert replica.status("h").message == ""
+
+
+def test_what_a_life_runs_under_shows_before_the_specs_notes() -> None:
+    replica = Replica("r-abc123", workload(), 0, note="image is ignored locally")
+    replica.enforcement = "cpu 0.5 via cgroup v1 cfs quota"
+    assert (
+        replica.status("h").message == "cpu 0.5 via cgroup v1 cfs quota; image is ignored locally"
+    )

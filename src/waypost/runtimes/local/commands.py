@@ -40,13 +40,15 @@ _SERVERS: Mapping[str, tuple[str, ...]] = {
     "wsgi": ("gunicorn",),
     "asgi": ("uvicorn",),
     "server-command": (),
+    "runtime": (),  # model servers run on the platform's interpreter: see models.py
 }
 
 
 def check_kind(kind: EndpointKind) -> None:
     if kind not in _SERVERS:
         raise BuildFailed(
-            f"the local runtime cannot run {kind!r} endpoints; use wsgi:, asgi: or server-command:"
+            f"the local runtime cannot run {kind!r} endpoints; use wsgi:, asgi:, "
+            "server-command: or runtime: with model:"
         )
 
 
@@ -60,6 +62,8 @@ def replica_argv(
     spec: EndpointSpec, *, python: Path, host: str, port: int, graceful: float
 ) -> list[str]:
     check_kind(spec.kind)
+    if spec.kind == "runtime":
+        raise ValueError("runtime endpoints get their argv from runtimes.local.models")
     if spec.kind == "server-command":
         return ["/bin/sh", "-c", spec.target]
     return [
@@ -132,12 +136,7 @@ def replica_environ(
 
 def limitations(spec: EndpointSpec) -> list[str]:
     """Parts of the spec the local runtime cannot honour, one sentence each."""
-    notes: list[str] = []
-    if spec.resources.cpu is not None:
-        notes.append(
-            f"resources.cpu ({spec.resources.cpu:g}) is not enforced locally: "
-            "rlimits cannot cap a CPU share"
-        )
+    notes: list[str] = []  # CPU and memory: see ``limits.resource_notes``
     if spec.resources.gpu:
         notes.append("resources.gpu is not reserved locally: the replica sees every GPU")
     if spec.image:

@@ -17,6 +17,9 @@ answering) is restarted with exponential backoff and its ``restarts`` counted.
 Stopping is the runtime's call: it cancels the runner task, then ends the process
 through the supervisor. The spawn itself is shielded from cancellation, so a
 process is never started without being recorded where ``stop`` will find it.
+
+Each life runs confined (``limits``): its cgroups are made right before the spawn
+and removed once the process is reaped; what was enforced is logged and shown.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from waypost.errors import WaypostError
 from waypost.runtimes.base import ReplicaPhase, ReplicaStatus, Workload
 from waypost.runtimes.local import supervisor
 from waypost.runtimes.local.health import probe
+from waypost.runtimes.local.limits import Confinement, Limiter, Request
 from waypost.runtimes.local.logs import append_line, tail_lines
 from waypost.runtimes.local.pidfiles import PidRecord, remove_pidfile, write_pidfile
 from waypost.runtimes.local.ports import free_port
@@ -68,6 +72,11 @@ def describe_exit(code: int | None) -> str:
 @dataclass(frozen=True)
 class Timing:
     stop_grace: float = 10.0
+    #: A replica taken out of service (scale down, new version) stays up this long after it
+    #: leaves the route table before it is signalled, so gateways that still hold the old
+    #: table finish sending to it (Kubernetes' preStop sleep); then SIGTERM lets the server
+    #: finish what it has in flight.
+    drain_delay: float = 1.0
     liveness_interval: float = 5.0  # seconds between health checks of a ready replica
     liveness_failures: int = 6  # failed checks in a row before a replica is replaced
     probe_timeout: float = 5.0
@@ -89,7 +98,8 @@ class ProcessPlan:
     health_path: str | None
     startup_timeout: float
     interval: float
-    memory_limit: int | None = None
+    memory_limit: int | None = None  # bytes: a cgroup limit where possible, else RLIMIT_AS
+    cpu: float | None = None  # cores: a cgroup CPU quota where possible
 
 
 #: The runtime's part: prepare the workload and say what to run on ``port``.
@@ -102,6 +112,7 @@ class Replica:
     workload: Workload
     seq: int  # creation order: scale-down stops the newest first
     note: str = ""  # the runtime's limitations for this spec, shown while healthy
+    enforcement: str = ""  # what limits the current life runs under, shown while healthy
     phase: ReplicaPhase = P.STARTING
     port: int | None = None
     started_at: float = field(default_factory=time.time)
@@ -112,6 +123,9 @@ class Replica:
     log_path: Path | None = None
     process: asyncio.subprocess.Process | None = None
     task: asyncio.Task[None] | None = None
+    confinement: Confinement | None = None
+    #: Taken out of service but still serving what it has: shown as STOPPING, kept running.
+    draining: bool = False
 
     @property
     def alive(self) -> bool:
@@ -127,8 +141,12 @@ class Replica:
             started_at=self.started_at,
             restarts=self.restarts,
             exit_code=self.exit_code,
-            message=self.message or (self.note if self.phase in (P.STARTING, P.READY) else ""),
+            message=self.message or (self.notes if self.phase in (P.STARTING, P.READY) else ""),
         )
+
+    @property
+    def notes(self) -> str:
+        return "; ".join(n for n in (self.enforcement, self.note) if n)
 
 
 @dataclass(frozen=True)
@@ -147,11 +165,20 @@ class _BindClash(Exception):
 class ReplicaRunner:
     """Runs replicas' lives; one per runtime, holding no per-replica state of its own."""
 
-    def __init__(self, *, host: str, run_dir: Path, timing: Timing, plan: Planner) -> None:
+    def __init__(
+        self,
+        *,
+        host: str,
+        run_dir: Path,
+        timing: Timing,
+        plan: Planner,
+        limiter: Limiter | None = None,
+    ) -> None:
         self.host = host
         self.run_dir = run_dir
         self.timing = timing
         self._plan = plan
+        self.limiter = limiter or Limiter("waypost", cgroup_root=None)
         self._ports: set[int] = set()
 
     async def run(self, replica: Replica) -> None:
@@ -175,6 +202,11 @@ class ReplicaRunner:
             log.exception("replica %s failed in the runtime", replica.id)
             replica.phase, replica.message = P.FAILED, f"internal error in the local runtime: {exc}"
 
+    def begin_drain(self, replica: Replica) -> None:
+        """Take the replica out of service (STOPPING) while its process keeps serving."""
+        replica.draining = True
+        replica.phase = P.STOPPING
+
     def begin_stop(self, replica: Replica) -> None:
         """Mark the replica STOPPING and cancel its runner, at once.
 
@@ -192,6 +224,7 @@ class ReplicaRunner:
             await asyncio.wait({replica.task})
         if replica.process is not None:  # stopped before its runner could reap it
             await supervisor.terminate(replica.process, self.timing.stop_grace)
+        await self._unconfine(replica)
         self._forget(replica)
         if replica.log_path is not None:
             with contextlib.suppress(OSError):
@@ -251,13 +284,17 @@ class ReplicaRunner:
             exited.cancel()
 
     async def _spawn(self, replica: Replica, plan: ProcessPlan) -> supervisor.Spawned:
+        confinement = self.limiter.confine(replica.id, Request(plan.cpu, plan.memory_limit))
+        replica.confinement, replica.enforcement = confinement, confinement.report()
+        if replica.enforcement:
+            append_line(plan.log_path, f"{replica.id}: limits: {replica.enforcement}")
         spawning = asyncio.ensure_future(
             supervisor.spawn(
-                plan.argv,
+                confinement.wrap(plan.argv),
                 env=plan.env,
                 cwd=plan.cwd,
                 log_path=plan.log_path,
-                memory_limit=plan.memory_limit,
+                memory_limit=confinement.rlimit_memory,
             )
         )
         try:
@@ -315,6 +352,8 @@ class ReplicaRunner:
             result = await probe(
                 self.host, _port(replica), plan.health_path, self.timing.probe_timeout
             )
+            if replica.draining:
+                continue  # leaving service: its health no longer changes what it is
             if result.ok:
                 failures = 0
                 replica.phase, replica.message = P.READY, ""
@@ -339,6 +378,8 @@ class ReplicaRunner:
         ready_for: float = 0.0,
     ) -> _End:
         lines = tail_lines(plan.log_path, self.timing.tail_lines, since=offset)
+        if oom := self.limiter.oom_kills(replica.confinement):
+            why += f" (over its memory limit: the kernel's OOM killer ended {oom} process(es))"
         reason = why
         if lines:
             reason += f"\n--- last {len(lines)} lines of its log ---\n" + "\n".join(lines)
@@ -352,7 +393,15 @@ class ReplicaRunner:
     async def _reap(self, replica: Replica) -> None:
         if replica.process is not None:
             await supervisor.terminate(replica.process, self.timing.stop_grace)
+        await self._unconfine(replica)
         self._forget(replica)
+
+    async def _unconfine(self, replica: Replica) -> None:
+        """Remove the life's cgroups (killing anything that escaped its process group)."""
+        confinement, replica.confinement = replica.confinement, None
+        if confinement is not None and confinement.dirs:
+            # In a thread, which finishes even if this task is cancelled meanwhile.
+            await asyncio.to_thread(self.limiter.release, confinement)
 
     def _forget(self, replica: Replica) -> None:
         remove_pidfile(self._pidfile(replica))

@@ -14,7 +14,8 @@ fresh ones. Re-adopting them would save a few seconds of startup but they are
 not our children: no exit status, no ``wait``, the stdout descriptor and the
 port bookkeeping would have to be rebuilt from files, and a replica of a spec
 that changed meanwhile would have to be detected. A fresh start has exactly one
-code path, the one that is tested all the time.
+code path, the one that is tested all the time. Replica cgroups a killed run left
+(``limits``) are removed at the same time, after their processes.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from pathlib import Path
 
 from waypost.errors import BuildFailed, InvalidSpec, Unavailable
 from waypost.model.prefix import UnitKey
+from waypost.model.spec import EndpointSpec
+from waypost.models.launch import REPLICA_ENV as MODEL_REPLICA_ENV
 from waypost.runtimes.base import LogChunk, ReplicaPhase, ReplicaStatus, Workload
 from waypost.runtimes.local import supervisor
 from waypost.runtimes.local.bundle import check_files, file_inside, unpack_bundle
@@ -54,10 +57,18 @@ from waypost.runtimes.local.envs import (
     refers_to_bundle,
 )
 from waypost.runtimes.local.layout import Layout
+from waypost.runtimes.local.limits import (
+    DEFAULT_CGROUP_ROOT,
+    Limiter,
+    cgroup_name,
+    resource_notes,
+)
 from waypost.runtimes.local.logs import append_line, read_log
+from waypost.runtimes.local.models import PLATFORM_ENV, check_model_workload, model_server_argv
 from waypost.runtimes.local.pidfiles import PidRecord, read_pidfiles, remove_pidfile
 from waypost.runtimes.local.replica import ProcessPlan, Replica, ReplicaRunner, Timing
 from waypost.runtimes.local.shim import ensure_shim
+from waypost.runtimes.local.usage import ReplicaUsage
 
 __all__ = ["LocalRuntime", "Prepared"]
 
@@ -90,6 +101,9 @@ class LocalRuntime:
     ``observe`` lists a unit's replicas oldest first; ``scale`` down stops the
     newest. ``limitations(key)`` names what of a spec is not enforced locally
     (also shown as the message of a healthy replica and written to the build log).
+    Replicas run under their spec's CPU and memory limits in cgroups below
+    ``cgroup_root`` when the machine allows it (None: rlimits only); ``usage(key)``
+    reads what each replica uses.
     """
 
     name = "local"
@@ -106,6 +120,7 @@ class LocalRuntime:
         installer: InstallerChoice = "auto",
         python: str | None = None,
         environ: Mapping[str, str] | None = None,
+        cgroup_root: Path | None = DEFAULT_CGROUP_ROOT,
     ) -> None:
         self.root = Path(root)
         self.host = host
@@ -123,15 +138,20 @@ class LocalRuntime:
             liveness_interval=liveness_interval,
             liveness_failures=liveness_failures,
         )
+        self.limiter = Limiter(cgroup_name(self.root), cgroup_root=cgroup_root)
         self._runner = ReplicaRunner(
-            host=host, run_dir=self.layout.run, timing=self._timing, plan=self._plan_process
+            host=host,
+            run_dir=self.layout.run,
+            timing=self._timing,
+            plan=self._plan_process,
+            limiter=self.limiter,
         )
         self._envs: EnvBuilder | None = None
         self._shim: Path | None = None
         self._units: dict[UnitKey, list[Replica]] = {}
         self._stops: dict[Replica, asyncio.Task[None]] = {}
-        self._prepared: dict[tuple[str, str, str | None], Prepared] = {}
-        self._preparing: dict[tuple[str, str, str | None], _Preparing] = {}
+        self._prepared: dict[_PrepareKey, Prepared] = {}
+        self._preparing: dict[_PrepareKey, _Preparing] = {}
         self._seq = itertools.count()
         self._closed = False
 
@@ -141,6 +161,8 @@ class LocalRuntime:
         await asyncio.to_thread(self.layout.make_dirs)
         leftovers = await asyncio.to_thread(read_pidfiles, self.layout.run)
         await asyncio.gather(*(self._end_leftover(path, rec) for path, rec in leftovers))
+        for stale in await asyncio.to_thread(self.limiter.clean_stale):
+            log.info("removed the cgroup of replica %s left by a previous run", stale)
         await asyncio.to_thread(self._clean_scratch)
         self._shim = await asyncio.to_thread(ensure_shim, self.layout.shim)
 
@@ -157,7 +179,7 @@ class LocalRuntime:
         except BuildFailed as exc:
             append_line(log_file, f"build failed: {exc.message}")
             raise
-        for note in limitations(workload.spec):
+        for note in self._limitations(workload.spec):
             both(f"note: {note}")
         both("build ready")
 
@@ -172,13 +194,15 @@ class LocalRuntime:
         for replica in active:
             replica.workload = workload  # restarts use what the control plane says now
         if len(active) < replicas:
-            note = "; ".join(limitations(workload.spec))
+            note = "; ".join(self._limitations(workload.spec))
             for _ in range(replicas - len(active)):
                 self._start_replica(workload, unit, note)
         elif len(active) > replicas:
-            newest_first = sorted(active, key=lambda r: r.seq, reverse=True)
-            for replica in newest_first[: len(active) - replicas]:
-                self._begin_stop(workload.key, replica)
+            # Replicas that do not serve go first, then the newest: the ones kept are the
+            # ones answering, so scaling down never leaves only a sick replica.
+            first_to_go = sorted(active, key=lambda r: (r.phase is ReplicaPhase.READY, -r.seq))
+            for replica in first_to_go[: len(active) - replicas]:
+                self._begin_stop(workload.key, replica, drain=True)
         if not unit:
             del self._units[workload.key]
 
@@ -211,13 +235,29 @@ class LocalRuntime:
         tasks = [p.task for p in self._preparing.values() if p.task is not None]
         await asyncio.gather(*tasks, return_exceptions=True)
         self._units.clear()
+        await asyncio.to_thread(self.limiter.remove_parents)
 
     # Beyond the protocol -------------------------------------------------------------
 
     def limitations(self, key: UnitKey) -> list[str]:
         """What the local runtime cannot honour in the spec of ``key`` (empty if unknown)."""
         unit = self._units.get(key)
-        return limitations(unit[0].workload.spec) if unit else []
+        return self._limitations(unit[0].workload.spec) if unit else []
+
+    def usage(self, key: UnitKey) -> Mapping[str, ReplicaUsage]:
+        """CPU seconds and memory bytes of each running replica of ``key``, by replica id.
+
+        From the replica's cgroup where it has one, else summed over its process tree
+        in /proc. Reads small files; call it in a thread from async code.
+        """
+        return {
+            replica.id: self.limiter.usage(replica.confinement, replica.process.pid)
+            for replica in self._units.get(key, ())
+            if replica.process is not None and replica.alive
+        }
+
+    def _limitations(self, spec: EndpointSpec) -> list[str]:
+        return [*resource_notes(spec.resources, self.limiter.detect()), *limitations(spec)]
 
     # Replicas ------------------------------------------------------------------------
 
@@ -228,15 +268,25 @@ class LocalRuntime:
         )
         unit.append(replica)
 
-    def _begin_stop(self, key: UnitKey, replica: Replica) -> None:
+    def _begin_stop(self, key: UnitKey, replica: Replica, *, drain: bool = False) -> None:
         if replica in self._stops:
             return
-        self._runner.begin_stop(replica)
-        task = asyncio.create_task(self._stop(key, replica), name=f"stop {replica.id} of {key}")
+        # Only a replica that was serving has traffic to drain.
+        drain = drain and replica.phase is ReplicaPhase.READY
+        if drain:
+            self._runner.begin_drain(replica)
+        else:
+            self._runner.begin_stop(replica)
+        task = asyncio.create_task(
+            self._stop(key, replica, drain), name=f"stop {replica.id} of {key}"
+        )
         self._stops[replica] = task
 
-    async def _stop(self, key: UnitKey, replica: Replica) -> None:
+    async def _stop(self, key: UnitKey, replica: Replica, drain: bool = False) -> None:
         try:
+            if drain and not self._closed:
+                # Observed as STOPPING from now on, so it leaves the route table first.
+                await asyncio.sleep(self._timing.drain_delay)
             await self._runner.stop(replica)
         finally:
             unit = self._units.get(key)
@@ -270,7 +320,9 @@ class LocalRuntime:
 
     async def _prepare(self, workload: Workload, listener: Log) -> Prepared:
         spec = workload.spec
-        key = (workload.bundle_digest, spec.kind, spec.requirements)
+        # A model endpoint's build also checks its model, which the store may add later.
+        model = (str(workload.model_dir), spec.target) if spec.kind == "runtime" else None
+        key = (workload.bundle_digest, spec.kind, spec.requirements, model)
         prepared = self._prepared.get(key)
         if prepared is not None and not (prepared.env_dir / "bin").is_dir():
             prepared = None  # the env was deleted behind our back: make it again
@@ -304,6 +356,13 @@ class LocalRuntime:
                 bundle_dir = await asyncio.to_thread(
                     unpack_bundle, workload.bundle, workload.bundle_digest, self.layout.bundles
                 )
+                if workload.spec.kind == "runtime":
+                    framework = await asyncio.to_thread(check_model_workload, workload)
+                    preparing.emit(
+                        f"model {workload.spec.model} ({workload.model_task}) served by "
+                        f"{framework.name} on the platform's interpreter"
+                    )
+                    return Prepared(bundle_dir, PLATFORM_ENV)
                 plan = await asyncio.to_thread(self._env_plan, bundle_dir, workload)
                 env_dir = await self._env_builder().ensure(
                     plan, cwd=bundle_dir, log=preparing.emit, deadline=deadline
@@ -354,13 +413,20 @@ class LocalRuntime:
             shim=_shim(self._shim),
             path=self._path,
         )
-        argv = replica_argv(
-            spec,
-            python=prepared.env_dir / "bin" / "python",
-            host=self.host,
-            port=port,
-            graceful=self._timing.stop_grace * 0.8,
-        )
+        if spec.kind == "runtime":
+            argv = model_server_argv(workload, host=self.host, port=port)
+            # The shim's partial ``waypost`` package would hide the installed one, whose
+            # model servers this replica runs.
+            env["PYTHONPATH"] = without_entry(env["PYTHONPATH"], str(_shim(self._shim)))
+            env.update(MODEL_REPLICA_ENV)  # nothing is fetched from a hub, by any server
+        else:
+            argv = replica_argv(
+                spec,
+                python=prepared.env_dir / "bin" / "python",
+                host=self.host,
+                port=port,
+                graceful=self._timing.stop_grace * 0.8,
+            )
         return ProcessPlan(
             argv=argv,
             env=env,
@@ -370,6 +436,7 @@ class LocalRuntime:
             startup_timeout=spec.health.startup_timeout,
             interval=max(spec.health.interval, 0.02),
             memory_limit=spec.resources.memory,
+            cpu=spec.resources.cpu,
         )
 
     # Files ---------------------------------------------------------------------------
@@ -389,6 +456,14 @@ class LocalRuntime:
                         shutil.rmtree(scratch, ignore_errors=True)
         for half_written in self.layout.run.glob(".pid-*"):  # no replica was recorded there
             half_written.unlink(missing_ok=True)
+
+
+#: What a prepared bundle depends on: digest, kind, requirements, (model dir, framework).
+_PrepareKey = tuple[str, str, str | None, tuple[str, str] | None]
+
+
+def without_entry(path_var: str, entry: str) -> str:
+    return ":".join(e for e in path_var.split(":") if e and e != entry)
 
 
 def _task(preparing: _Preparing) -> asyncio.Task[Prepared]:
