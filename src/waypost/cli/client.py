@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 
@@ -96,6 +96,18 @@ class ApiClient:
     def delete(self, path: str, **params: Any) -> Any:
         query = {k: v for k, v in params.items() if v is not None}
         return self._request("DELETE", path, params=query)
+
+    def upload_stream(self, path: str, stream: BinaryIO, content_type: str, **params: Any) -> Any:
+        """PUT a file's bytes as the body, streamed (a model directory can be gigabytes)."""
+        query = {k: v for k, v in params.items() if v is not None}
+        return self._request(
+            "PUT",
+            path,
+            content=stream,
+            params=query,
+            headers={"Content-Type": content_type},
+            timeout=httpx.Timeout(60.0, write=None, read=600.0),
+        )
 
     def upload_bundle(self, path: str, bundle: bytes, fields: Mapping[str, str]) -> Any:
         files = {"bundle": ("bundle.tar.gz", bundle, "application/gzip")}

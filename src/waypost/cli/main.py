@@ -28,7 +28,9 @@ from waypost.cli.common import (
 )
 from waypost.cli.deploy import deploy_folder, split_project
 from waypost.cli.endpoints import endpoints_app, events_command
+from waypost.cli.models import models_app
 from waypost.cli.render import endpoints_table, err, out, print_json, state_text
+from waypost.cli.render_command import render_endpoint
 from waypost.cli.secrets import secrets_app
 from waypost.cli.tokens import tokens_app
 from waypost.config import load_folder
@@ -49,6 +51,8 @@ app.command("events")(events_command)
 app.add_typer(alias_app, name="alias")
 app.command("apply")(apply_command)
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(models_app, name="models")
+endpoints_app.command("render")(render_endpoint)
 
 
 @app.command()

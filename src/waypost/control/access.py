@@ -27,6 +27,11 @@ _PROJECT_IN_PATH = re.compile(r"^/api/v1/(?:projects|endpoints|models)/([^/]+)/(
 _INTERNAL = "/api/v1/internal/"
 _GATEWAYS_STATUS = "/api/v1/internal/gateways"
 _ADMIN_ONLY = ("/api/v1/tokens",)
+#: What the installation offers (models, clusters, resources, frameworks): readable by any
+#: read or deploy token, whatever project it is limited to, since creating an endpoint needs it.
+_CATALOGUE = frozenset(
+    {"/api/v1/models", "/api/v1/cluster", "/api/v1/space_resources", "/api/v1/runtime_frameworks"}
+)
 
 
 def project_of(path: str, query_project: str | None) -> str | None:
@@ -62,7 +67,9 @@ def authorize(
         raise Forbidden(f"a read token cannot {method.upper()}: it may only read")
     if scope not in ("read", "deploy"):
         raise Forbidden(f"unknown token scope {scope!r}")
-    if token_project is not None:
+    if token_project is not None and not (
+        path.rstrip("/") in _CATALOGUE and method.upper() in _READ_METHODS
+    ):
         asked = project_of(path, query_project)
         if asked != token_project:
             where = f"project {asked}" if asked else "every project"

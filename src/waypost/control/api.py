@@ -11,15 +11,17 @@ import logging
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Path, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from waypost import __version__
 from waypost.control import views
 from waypost.control.api_aliases import alias_routes
+from waypost.control.api_csghub import csghub_routes
 from waypost.control.api_endpoints import endpoint_routes
+from waypost.control.api_models import model_routes
 from waypost.control.api_secrets import secret_routes
 from waypost.control.api_tokens import token_routes
 from waypost.control.context import (
@@ -64,6 +66,8 @@ def create_app(ctx: ControlContext) -> FastAPI:
     token_routes(router, ctx)
     alias_routes(router, ctx)
     secret_routes(router, ctx)
+    model_routes(router, ctx)
+    csghub_routes(router, ctx)
     app.include_router(router)
     return app
 
@@ -99,6 +103,21 @@ def _meta_routes(router: APIRouter, ctx: ControlContext) -> None:
         """A gateway's traffic for the last interval (see waypost.model.report)."""
         service.record_traffic(body, time.time())
         return Response(status_code=204)
+
+    @router.get(
+        "/internal/bundles/{digest}",
+        tags=["gateway"],
+        response_class=FileResponse,
+        responses={200: {"content": {"application/gzip": {}}}},
+    )
+    async def bundle(
+        digest: Annotated[str, Path(pattern="^[0-9a-f]{64}$")],
+    ) -> FileResponse:
+        """A version's bundle by its sha256, for replicas that fetch it (Kubernetes pods)."""
+        path = service.bundles.path(digest)
+        if not path.is_file():
+            raise NotFound(f"no bundle with sha256 {digest}")
+        return FileResponse(path, media_type="application/gzip", filename=f"{digest}.tar.gz")
 
     @router.get("/internal/gateways", tags=["gateway"])
     async def gateways() -> dict[str, Any]:

@@ -32,6 +32,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from waypost.control.autoscale import AutoscaleConfig, AutoscaleState, autoscale, explain
 from waypost.control.blobs import BundleStore
@@ -41,9 +42,10 @@ from waypost.control.reconcile import Decision, Observed, Unit, decide, desired_
 from waypost.control.secrets import SecretBox, project_environment
 from waypost.control.traffic import TrafficBook
 from waypost.control.watch import ChangeSignal
-from waypost.errors import BuildFailed, Conflict, NotFound, WaypostError
+from waypost.errors import BuildFailed, Conflict, InvalidSpec, NotFound, WaypostError
 from waypost.model.lifecycle import EndpointState, transition
 from waypost.model.prefix import UnitKey
+from waypost.model.spec import EndpointSpec
 from waypost.runtimes.base import ReplicaPhase, ReplicaStatus, Runtime, Workload
 from waypost.store import EndpointRecord, ReplicaRecord, Store
 
@@ -76,6 +78,8 @@ class Reconciler:
         interval: float = 0.2,
         clock: Callable[[], float] = time.time,
         secret_box: SecretBox | None = None,
+        models_dir: Path | None = None,
+        resolve_spec: Callable[[EndpointSpec], EndpointSpec] = lambda spec: spec,
     ) -> None:
         self.store = store
         self.runtime = runtime
@@ -94,6 +98,10 @@ class Reconciler:
         self._secret_box = secret_box
         #: This pass's decrypted secrets by (org, project): read once per pass per project.
         self._secrets: dict[tuple[str, str], Mapping[str, str]] = {}
+        #: Where the model store keeps files by digest (``runtime`` endpoints' models).
+        self._models_dir = models_dir
+        #: The spec as replicas get it: a named cloud resource resolved to its CPU and memory.
+        self._resolve_spec = resolve_spec
 
     def poke(self) -> None:
         """Run the next pass now rather than after the interval."""
@@ -250,7 +258,7 @@ class Reconciler:
 
     async def _scale(self, ep: EndpointRecord, replicas: int) -> None:
         try:
-            workload = self._workload(ep, await self._environment(ep.key))
+            workload = await self._workload(ep, await self._environment(ep.key))
             await self.runtime.scale(workload, replicas)
         except WaypostError as exc:
             log.warning("scaling %s failed: %s", ep.key, exc)
@@ -292,23 +300,41 @@ class Reconciler:
             )
         return self._secrets[project]
 
-    def _workload(self, ep: EndpointRecord, env: Mapping[str, str]) -> Workload:
+    async def _workload(self, ep: EndpointRecord, env: Mapping[str, str]) -> Workload:
         """What the runtime runs; ``env`` is the project's secrets (none for a build)."""
+        model_dir, model_task = await self._model_of(ep.spec)
+        try:
+            spec = self._resolve_spec(ep.spec)
+        except InvalidSpec as exc:  # a preset the installation no longer has
+            raise BuildFailed(exc.message) from exc
         return Workload(
             key=ep.key,
-            spec=ep.spec,
+            spec=spec,
             bundle=self.bundles.path(ep.bundle_digest),
             bundle_digest=ep.bundle_digest,
             env=env,
+            model_dir=model_dir,
+            model_task=model_task,
         )
+
+    async def _model_of(self, spec: EndpointSpec) -> tuple[Path | None, str | None]:
+        """The model store's files and task for ``spec.model``; (None, None) if it has none."""
+        if spec.model is None or self._models_dir is None:
+            return None, None
+        owner, _, name = spec.model.partition("/")
+        try:
+            record = await asyncio.to_thread(self.store.get_model, owner, name)
+        except NotFound:
+            return None, None
+        return self._models_dir / record.digest, record.task
 
     def _start_build(self, ep: EndpointRecord) -> None:
         # Only replicas get secrets: a build needs none, and a key problem must not fail it.
-        workload = self._workload(ep, {})
         build = _Build(task=asyncio.create_task(asyncio.sleep(0)))
 
         async def run_build() -> None:
             try:
+                workload = await self._workload(ep, {})
                 await self.runtime.build(workload, lambda line: None)
                 build.outcome = "ok"
             except BuildFailed as exc:

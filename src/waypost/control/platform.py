@@ -71,7 +71,16 @@ async def _run(settings: Settings) -> int:
     bundles = BundleStore(settings.bundles_dir)
     traffic = TrafficBook()
     secret_box = SecretBox.in_home(settings.home)
-    reconciler = Reconciler(store, runtime, bundles, changes, traffic, secret_box=secret_box)
+    reconciler = Reconciler(
+        store,
+        runtime,
+        bundles,
+        changes,
+        traffic,
+        secret_box=secret_box,
+        models_dir=settings.models_dir,
+        resolve_spec=settings.effective_spec,
+    )
     # A gateway holding a request for a Sleeping endpoint wakes it on the next pass, not in 0.2 s.
     service = ControlService(
         settings,

@@ -15,6 +15,7 @@ from waypost.control.aliases import Aliases, file_alias_clash
 from waypost.control.blobs import BundleStore
 from waypost.control.bundles import config_from_bundle
 from waypost.control.gateways import GatewayRegistry
+from waypost.control.models import ModelLibrary
 from waypost.control.routing import (
     AliasInput,
     EndpointInput,
@@ -72,6 +73,9 @@ class ControlService:
         #: The key is made in the home on first use, so a default box costs nothing.
         box = secret_box if secret_box is not None else SecretBox.in_home(settings.home)
         self.secrets = ProjectSecrets(store, box)
+        self.models = ModelLibrary(
+            store, settings.models_dir, max_bytes=settings.limits.model_bytes
+        )
 
     async def db(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         return await asyncio.to_thread(fn, *args, **kwargs)
@@ -132,6 +136,12 @@ class ControlService:
                 spec.replicas.min, spec.replicas.max, f"{spec.name}.replicas"
             )
         ]
+        for spec in endpoints:
+            if spec.resources.preset is not None:
+                try:
+                    self.settings.resource(spec.resources.preset)
+                except InvalidSpec as exc:
+                    problems.append(Problem(exc.message, field=f"{spec.name}.resources.preset"))
         if problems:
             raise InvalidSpec.of(problems)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from waypost.model.report import GatewayReport
 
-__all__ = ["BackendStats", "TrafficBook"]
+__all__ = ["BackendStats", "ReplicaTraffic", "TrafficBook"]
 
 #: A gateway's in-flight figure or waiting list older than this no longer counts.
 FRESH_FOR = 5.0
@@ -28,6 +28,20 @@ class BackendStats:
     @property
     def error_rate(self) -> float:
         return self.errors / self.requests if self.requests else 0.0
+
+
+@dataclass(frozen=True)
+class ReplicaTraffic:
+    """What one replica served over the book's window (CSGHub's per-instance figures)."""
+
+    window: float
+    requests: int
+    errors: int
+    latency_ms_sum: float
+
+    @property
+    def latency_ms_mean(self) -> float | None:
+        return round(self.latency_ms_sum / self.requests, 3) if self.requests else None
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,10 @@ class TrafficBook:
         self._samples: dict[str, deque[tuple[float, int]]] = defaultdict(deque)
         self._last_request: dict[str, float] = {}
         self._waiting: dict[str, dict[str, float]] = defaultdict(dict)
+        # (key, replica id) -> (at, requests, errors, latency_ms_sum), oldest first
+        self._replicas: dict[tuple[str, str], deque[tuple[float, int, int, float]]] = defaultdict(
+            deque
+        )
 
     def add(self, report: GatewayReport, now: float) -> None:
         for b in report.backends:
@@ -59,6 +77,11 @@ class TrafficBook:
             self._in_flight[t.key][report.gateway] = (now, t.in_flight)
             if t.requests or t.in_flight:
                 self._last_request[t.key] = now
+            for replica, (requests, errors, latency) in t.replica_requests.items():
+                served = self._replicas[(t.key, replica)]
+                served.append((now, int(requests), int(errors), float(latency)))
+                while served and served[0][0] < now - self.window:
+                    served.popleft()
             samples = self._samples[t.key]
             samples.append((now, self.in_flight(t.key, now)))
             while samples and samples[0][0] < now - self.window:
@@ -79,6 +102,15 @@ class TrafficBook:
             sum(c.requests for c in series),
             sum(c.errors for c in series),
             sum(c.dropped for c in series),
+        )
+
+    def replica_traffic(self, key: str, replica: str, now: float) -> ReplicaTraffic:
+        served = [c for c in self._replicas.get((key, replica), ()) if c[0] >= now - self.window]
+        return ReplicaTraffic(
+            window=self.window,
+            requests=sum(c[1] for c in served),
+            errors=sum(c[2] for c in served),
+            latency_ms_sum=sum(c[3] for c in served),
         )
 
     def in_flight(self, key: str, now: float) -> int:

@@ -1,5 +1,5 @@
 """The store: projects, deployments, versions, endpoints, replicas, events, aliases,
-log sinks, secrets, tokens.
+log sinks, secrets, tokens, models.
 
 The only package that imports SQLAlchemy; it hands out frozen records
 (``records``), never ORM objects. SQLite (a file, in WAL mode) by default,
@@ -17,6 +17,7 @@ from waypost.store.records import (
     Desired,
     EndpointRecord,
     EventRecord,
+    ModelRecord,
     ProjectRecord,
     ReplicaRecord,
     SecretRecord,
@@ -31,6 +32,7 @@ __all__ = [
     "Desired",
     "EndpointRecord",
     "EventRecord",
+    "ModelRecord",
     "ProjectRecord",
     "ReplicaRecord",
     "SecretRecord",

@@ -23,6 +23,7 @@ __all__ = [
     "Desired",
     "EndpointRecord",
     "EventRecord",
+    "ModelRecord",
     "ProjectRecord",
     "ReplicaRecord",
     "SecretRecord",
@@ -158,3 +159,22 @@ class SecretRecord:
 
     name: str
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """A model in the model store: ``owner/name``, its task and its content digest."""
+
+    id: int
+    owner: str
+    name: str
+    task: str
+    digest: str
+    size: int  # bytes
+    files: int
+    created_at: datetime
+    created_by: str
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.owner}/{self.name}"

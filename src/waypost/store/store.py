@@ -20,6 +20,7 @@ from waypost.store.endpoints import EndpointsMixin
 from waypost.store.engine import create_store_engine, database_url, migrate
 from waypost.store.events import EventsMixin
 from waypost.store.log_sinks import LogSinksMixin
+from waypost.store.models import ModelsMixin
 from waypost.store.secrets import SecretsMixin
 from waypost.store.tables import RouteRevision
 from waypost.store.tokens import TokensMixin
@@ -36,9 +37,10 @@ class Store(
     LogSinksMixin,
     SecretsMixin,
     TokensMixin,
+    ModelsMixin,
 ):
     """Projects, deployments, versions, endpoints, replicas, events, aliases, log sinks,
-    secrets, tokens."""
+    secrets, tokens, models."""
 
     def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
         """Use ``Store.open``; this takes an engine whose schema is already migrated."""

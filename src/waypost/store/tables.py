@@ -239,6 +239,24 @@ class ProjectSecret(Base):
     updated_at: Mapped[datetime]
 
 
+class Model(Base):
+    """A registered model (a Hugging Face layout directory), immutable once added."""
+
+    __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("owner", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner: Mapped[str] = mapped_column(NAME)
+    name: Mapped[str] = mapped_column(NAME)
+    task: Mapped[str] = mapped_column(String(64))
+    #: sha256 over the model's files; where the files live under the home's models/ dir.
+    digest: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    files: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(255))
+
+
 class Token(Base):
     __tablename__ = "tokens"
 

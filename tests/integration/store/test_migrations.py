@@ -29,6 +29,7 @@ TABLES = {
     "endpoints",
     "events",
     "log_sinks",
+    "models",
     "project_secrets",
     "projects",
     "replicas",

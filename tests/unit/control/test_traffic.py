@@ -48,3 +48,23 @@ def test_last_request_and_waiting() -> None:
     assert book.last_request_at(KEY) == 2.0
     assert book.waiting(now=3.0) == {KEY}
     assert book.waiting(now=2.0 + FRESH_FOR + 1) == set()
+
+
+def test_per_replica_traffic_adds_up_over_gateways_within_the_window() -> None:
+    book = TrafficBook(window=60.0)
+
+    def served(gateway: str, at: float, counts: dict[str, tuple[int, int, float]]) -> None:
+        load = TargetLoad("k", 0, sum(c[0] for c in counts.values()), 0, 0.0,
+                          replica_requests=counts)  # fmt: skip
+        book.add(GatewayReport(gateway, at, 1.0, (load,)), at)
+
+    served("g1", 100.0, {"r-a": (3, 1, 30.0), "r-b": (1, 0, 2.0)})
+    served("g2", 130.0, {"r-a": (2, 0, 10.0)})
+
+    now = book.replica_traffic("k", "r-a", 150.0)
+    assert (now.requests, now.errors, now.latency_ms_sum) == (5, 1, 40.0)
+    assert now.latency_ms_mean == 8.0
+    later = book.replica_traffic("k", "r-a", 175.0)  # the first report left the window
+    assert (later.requests, later.errors) == (2, 0)
+    nothing = book.replica_traffic("k", "r-x", 175.0)
+    assert (nothing.requests, nothing.latency_ms_mean) == (0, None)
