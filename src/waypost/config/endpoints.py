@@ -9,6 +9,7 @@ from typing import Any, TypeGuard
 from waypost.config.problems import FileProblems
 from waypost.config.schema import EndpointShape, ReplicasShape
 from waypost.config.yaml_nodes import Path
+from waypost.errors import InvalidSpec
 from waypost.model.names import endpoint_name_problems
 from waypost.model.spec import (
     Autoscaling,
@@ -18,6 +19,13 @@ from waypost.model.spec import (
     Health,
     Replicas,
     Resources,
+    Traffic,
+)
+from waypost.models.frameworks import (
+    Framework,
+    engine_arg_problems,
+    get_framework,
+    quantization_problems,
 )
 
 __all__ = ["DEFAULT_REQUIREMENTS", "default_requirements", "file_state", "native_endpoint"]
@@ -66,6 +74,7 @@ def _check(
         )
     if raw.get("model") is not None and raw.get("runtime") is None:
         problems.add((*path, "model"), "model: is used only together with runtime:", key=True)
+    _check_runtime(raw, path, problems)
     _check_replicas(raw.get("replicas"), (*path, "replicas"), problems)
     requirements = raw.get("requirements")
     if isinstance(requirements, str) and folder is not None:
@@ -73,6 +82,40 @@ def _check(
         if state:
             problems.add((*path, "requirements"), f"the requirements file {requirements!r} {state}")
     _check_files(raw.get("files"), (*path, "files"), problems, folder)
+
+
+def _check_runtime(raw: Mapping[Any, Any], path: Path, problems: FileProblems) -> None:
+    """The framework exists, and its declared engine args and quantizations fit.
+
+    The model's task is not known from the file (the model store knows it), so what
+    depends on it is checked when the endpoint is built.
+    """
+    name = raw.get("runtime")
+    if not isinstance(name, str):
+        return
+    try:
+        framework = get_framework(name)
+    except InvalidSpec as exc:
+        problems.add((*path, "runtime"), exc.message)
+        return
+    args = raw.get("engine-args")
+    if isinstance(args, Mapping):
+        # An unknown name is pointed at by its key; a bad value by the value.
+        for problem in engine_arg_problems(framework, args):
+            arg = (problem.field or "").partition(".")[2]
+            problems.add(
+                (*path, "engine-args", arg) if arg in args else (*path, "engine-args"),
+                problem.message,
+                key=arg in args and arg not in framework_arg_names(framework),
+            )
+    quantization = raw.get("quantization")
+    if isinstance(quantization, str):
+        for problem in quantization_problems(framework, None, quantization):
+            problems.add((*path, "quantization"), problem.message)
+
+
+def framework_arg_names(framework: Framework) -> set[str]:
+    return {arg.name for arg in framework.engine_args}
 
 
 def _check_replicas(raw: object, path: Path, problems: FileProblems) -> None:
@@ -165,6 +208,14 @@ def _build(
         health=Health(health.path, health.startup_timeout, health.interval),
         autoscaling=Autoscaling(
             shape.autoscaling.target_concurrency, shape.autoscaling.idle_timeout
+        ),
+        traffic=Traffic(
+            timeout=shape.traffic.timeout,
+            connect_timeout=shape.traffic.connect_timeout,
+            max_concurrency=shape.traffic.max_concurrency,
+            queue=shape.traffic.queue,
+            queue_timeout=shape.traffic.queue_timeout,
+            retry_non_idempotent=shape.traffic.retry_non_idempotent,
         ),
         visibility=shape.visibility,
         engine_args=dict(shape.engine_args),

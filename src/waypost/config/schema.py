@@ -44,6 +44,7 @@ __all__ = [
     "ReplicasShape",
     "ResourcesShape",
     "SplitShape",
+    "TrafficShape",
     "ValohaiEndpointShape",
     "ValohaiFileShape",
     "ValohaiResourcesShape",
@@ -90,6 +91,15 @@ class AutoscalingShape(Shape):
     idle_timeout: Duration = Field(default=300.0, alias="idle-timeout")
 
 
+class TrafficShape(Shape):
+    timeout: Duration = Field(default=60.0, gt=0)
+    connect_timeout: Duration = Field(default=5.0, gt=0, alias="connect-timeout")
+    max_concurrency: int | None = Field(default=None, ge=1, alias="max-concurrency")
+    queue: int = Field(default=100, ge=0)
+    queue_timeout: Duration = Field(default=10.0, gt=0, alias="queue-timeout")
+    retry_non_idempotent: bool = Field(default=False, alias="retry-non-idempotent")
+
+
 def _none_to_empty(value: object) -> object:
     # ``replicas:`` with nothing under it reads as null; treat it as "all defaults".
     return {} if value is None else value
@@ -110,6 +120,7 @@ class EndpointShape(Shape):
     resources: ResourcesShape = ResourcesShape()
     health: HealthShape = HealthShape()
     autoscaling: AutoscalingShape = AutoscalingShape()
+    traffic: TrafficShape = TrafficShape()
     visibility: Literal["public", "private"] = "public"
     engine_args: dict[Text, Scalar] = Field(default_factory=dict, alias="engine-args")
     quantization: Text | None = None
@@ -120,7 +131,7 @@ class EndpointShape(Shape):
     workers: int = Field(default=1, ge=1)
     cluster: Text = "local"
 
-    @field_validator("replicas", "resources", "autoscaling", mode="before")
+    @field_validator("replicas", "resources", "autoscaling", "traffic", mode="before")
     @classmethod
     def _empty_sections(cls, value: object) -> object:
         return _none_to_empty(value)

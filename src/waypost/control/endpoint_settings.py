@@ -7,8 +7,8 @@ a default (``resources.cpu``, ``quantization``, one engine argument).
 
 Two groups of fields, by when they take effect:
 
-- **live**: ``replicas``, ``visibility``, ``autoscaling`` — the autoscaler and the
-  gateway read them from the spec on their next pass;
+- **live**: ``replicas``, ``visibility``, ``autoscaling``, ``traffic`` — the
+  autoscaler and the gateway read them from the spec on their next pass;
 - **restart**: ``resources``, ``engine_args``, ``quantization``, ``runtime_framework``
   — they need new replicas, so while replicas run they wait in the pending spec.
 """
@@ -16,6 +16,7 @@ Two groups of fields, by when they take effect:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,7 +29,9 @@ from waypost.model.spec import (
     EngineArgValue,
     Replicas,
     Resources,
+    Traffic,
 )
+from waypost.models.frameworks import engine_arg_problems, get_framework, quantization_problems
 from waypost.settings import Limits
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "ReplicasPatch",
     "ResourcesPatch",
     "SettingsPatch",
+    "TrafficPatch",
     "patched",
     "spec_changes",
 ]
@@ -58,6 +62,15 @@ class AutoscalingPatch(_Patch):
     idle_timeout: Duration | None = Field(default=None, alias="idle-timeout")
 
 
+class TrafficPatch(_Patch):
+    timeout: Duration | None = Field(default=None, gt=0)
+    connect_timeout: Duration | None = Field(default=None, gt=0, alias="connect-timeout")
+    max_concurrency: int | None = Field(default=None, ge=1, alias="max-concurrency")
+    queue: int | None = Field(default=None, ge=0)
+    queue_timeout: Duration | None = Field(default=None, gt=0, alias="queue-timeout")
+    retry_non_idempotent: bool | None = Field(default=None, alias="retry-non-idempotent")
+
+
 class ResourcesPatch(_Patch):
     cpu: float | None = Field(default=None, gt=0)
     memory: Memory | None = None
@@ -72,6 +85,7 @@ class SettingsPatch(_Patch):
     replicas: ReplicasPatch | None = None
     visibility: Literal["public", "private"] | None = None
     autoscaling: AutoscalingPatch | None = None
+    traffic: TrafficPatch | None = None
     resources: ResourcesPatch | None = None
     engine_args: dict[Text, Scalar | None] | None = Field(default=None, alias="engine-args")
     quantization: Text | None = None
@@ -80,7 +94,7 @@ class SettingsPatch(_Patch):
     @property
     def live(self) -> bool:
         """Whether it changes a live field."""
-        return bool({"replicas", "visibility", "autoscaling"} & self.model_fields_set)
+        return bool({"replicas", "visibility", "autoscaling", "traffic"} & self.model_fields_set)
 
     @property
     def restart(self) -> bool:
@@ -115,6 +129,10 @@ def patched(
             changes["autoscaling"] = _autoscaling(spec.autoscaling, patch.autoscaling, problems)
         elif "autoscaling" in given:
             problems.append(Problem("autoscaling cannot be null", field="autoscaling"))
+        if patch.traffic is not None:
+            changes["traffic"] = _traffic(spec.traffic, patch.traffic, problems)
+        elif "traffic" in given:
+            problems.append(Problem("traffic cannot be null", field="traffic"))
     if restart:
         if "resources" in given:
             changes["resources"] = _resources(spec.resources, patch.resources)
@@ -124,9 +142,28 @@ def patched(
             changes["quantization"] = patch.quantization
         if "runtime_framework" in given:
             _framework(spec, patch.runtime_framework, problems, changes)
+    result = spec.with_changes(**changes) if changes else spec
+    if (
+        restart
+        and result.kind == "runtime"
+        and given & {"engine_args", "runtime_framework", "quantization"}
+    ):
+        problems.extend(_framework_problems(result))
     if problems:
         raise InvalidSpec.of(problems)
-    return spec.with_changes(**changes) if changes else spec
+    return result
+
+
+def _framework_problems(spec: EndpointSpec) -> list[Problem]:
+    """A model endpoint's engine args and quantization, checked against its framework."""
+    try:
+        framework = get_framework(spec.target)
+    except InvalidSpec as exc:
+        return [Problem(exc.message, field="runtime_framework")]
+    return [
+        *engine_arg_problems(framework, spec.engine_args),
+        *quantization_problems(framework, None, spec.quantization),
+    ]
 
 
 def _replicas(
@@ -153,6 +190,18 @@ def _autoscaling(now: Autoscaling, patch: AutoscalingPatch, problems: list[Probl
     return Autoscaling(
         target_concurrency=patch.target_concurrency or now.target_concurrency,
         idle_timeout=patch.idle_timeout or now.idle_timeout,
+    )
+
+
+def _traffic(now: Traffic, patch: TrafficPatch, problems: list[Problem]) -> Traffic:
+    """``max-concurrency: null`` lifts the cap; every other field must have a value."""
+    values = {name: getattr(patch, name) for name in patch.model_fields_set}
+    for name, value in values.items():
+        if value is None and name != "max_concurrency":
+            key = name.replace("_", "-")
+            problems.append(Problem(f"{key} cannot be null", field=f"traffic.{key}"))
+    return replace(
+        now, **{k: v for k, v in values.items() if v is not None or k == "max_concurrency"}
     )
 
 

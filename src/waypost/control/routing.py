@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -28,6 +28,7 @@ from waypost.model.routes import (
     RouteTarget,
     TokenGrant,
 )
+from waypost.model.spec import Traffic
 from waypost.runtimes.base import ReplicaPhase
 
 __all__ = [
@@ -57,6 +58,7 @@ class EndpointInput:
     visibility: str
     strip_prefix: bool
     ready: tuple[ReplicaAddress, ...]
+    traffic: Traffic = field(default_factory=Traffic)
 
     @property
     def key(self) -> str:
@@ -134,7 +136,19 @@ def build_snapshot(
     grants: Sequence[TokenGrant] = (),
 ) -> RouteSnapshot:
     targets = tuple(
-        RouteTarget(ep.key, ep.state.value, ep.visibility, ep.strip_prefix, ep.ready)
+        RouteTarget(
+            ep.key,
+            ep.state.value,
+            ep.visibility,
+            ep.strip_prefix,
+            ep.ready,
+            timeout=ep.traffic.timeout,
+            connect_timeout=ep.traffic.connect_timeout,
+            retry_non_idempotent=ep.traffic.retry_non_idempotent,
+            max_concurrency=ep.traffic.max_concurrency,
+            queue_size=ep.traffic.queue,
+            queue_timeout=ep.traffic.queue_timeout,
+        )
         for ep in endpoints
     )
     routes: list[Route] = []

@@ -182,6 +182,7 @@ class ControlService:
                 ever_ready=ep.ever_ready,
                 visibility=ep.spec.visibility,
                 strip_prefix=ep.spec.strip_prefix,
+                traffic=ep.spec.traffic,
                 ready=ready_addresses((r.replica_id, r.phase, r.address) for r in ep.replicas)
                 if ep.state is EndpointState.RUNNING
                 else (),

@@ -19,6 +19,7 @@ __all__ = [
     "Health",
     "Replicas",
     "Resources",
+    "Traffic",
     "Visibility",
 ]
 
@@ -60,6 +61,24 @@ class Autoscaling:
 
 
 @dataclass(frozen=True)
+class Traffic:
+    """How gateways treat requests to the endpoint (seconds for times).
+
+    ``max_concurrency`` caps requests in flight per gateway (None: no cap); up to
+    ``queue`` more wait up to ``queue_timeout``; beyond either the gateway answers
+    503 with Retry-After. ``retry_non_idempotent`` says a POST may be sent again to
+    another replica when one fails after it was sent.
+    """
+
+    timeout: float = 60.0
+    connect_timeout: float = 5.0
+    max_concurrency: int | None = None
+    queue: int = 100
+    queue_timeout: float = 10.0
+    retry_non_idempotent: bool = False
+
+
+@dataclass(frozen=True)
 class FileBinding:
     """A file bound to an endpoint (Valohai ``files``): placed at ``path`` in the bundle.
 
@@ -89,6 +108,7 @@ class EndpointSpec:
     resources: Resources = Resources()
     health: Health = Health()
     autoscaling: Autoscaling = Autoscaling()
+    traffic: Traffic = Traffic()
     visibility: Visibility = "public"
     engine_args: Mapping[str, EngineArgValue] = field(default_factory=dict)
     quantization: str | None = None
@@ -118,6 +138,7 @@ class EndpointSpec:
         values["resources"] = Resources(**values.get("resources", {}))
         values["health"] = Health(**values.get("health", {}))
         values["autoscaling"] = Autoscaling(**values.get("autoscaling", {}))
+        values["traffic"] = Traffic(**values.get("traffic", {}))
         return cls(**values)
 
 

@@ -19,6 +19,7 @@ from waypost.model.spec import (
     Health,
     Replicas,
     Resources,
+    Traffic,
 )
 
 FULL = """\
@@ -48,7 +49,7 @@ endpoints:
   - name: embed
     runtime: sentence-transformers
     model: BAAI/bge-small-en-v1.5
-    engine-args: {max-batch: 32, normalize: true, dtype: float16}
+    engine-args: {max-batch-size: 32, normalize-embeddings: true, dtype: bfloat16}
     quantization: int8
 aliases:
   - name: production
@@ -101,7 +102,7 @@ def test_one_deployment_with_every_key(project: Path) -> None:
         kind="runtime",
         target="sentence-transformers",
         model="BAAI/bge-small-en-v1.5",
-        engine_args={"max-batch": 32, "normalize": True, "dtype": "float16"},
+        engine_args={"max-batch-size": 32, "normalize-embeddings": True, "dtype": "bfloat16"},
         quantization="int8",
     )
     assert config.deployments == (
@@ -588,3 +589,56 @@ def test_problems_of_every_endpoint_and_alias_at_once() -> None:
         "deployments[1].endpoints[0].port",
         "aliases[0].backends.x.version",
     ]
+
+
+def test_traffic_settings_become_the_endpoints_traffic() -> None:
+    text = endpoint(
+        "    traffic: {timeout: 30s, connect-timeout: 500ms, max-concurrency: 4, queue: 10,\n"
+        "              queue-timeout: 2s, retry-non-idempotent: true}\n"
+    )
+    config = parse_in(None, text)
+    [deployment] = config.deployments  # type: ignore[attr-defined]
+    [spec] = deployment.endpoints
+
+    assert spec.traffic == Traffic(30.0, 0.5, 4, 10, 2.0, True)
+    assert (
+        parse_in(None, endpoint("    traffic:\n")).deployments[0].endpoints[0].traffic == Traffic()
+    )  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("line", "token", "fragment"),
+    [
+        ("    traffic: {max-concurrency: 0}\n", "0}", "must be at least 1, not 0"),
+        ("    traffic: {timeout: soon}\n", "soon", "duration"),
+        ("    traffic: {retry: true}\n", "retry", "retry"),
+    ],
+)
+def test_bad_traffic_settings_point_at_the_value(line: str, token: str, fragment: str) -> None:
+    text = endpoint(line)
+    problem = find(problems_of(partial(parse_in, None), text), fragment)
+    assert where(problem) == (FILE, *spot(text, token))
+
+
+@pytest.mark.parametrize(
+    ("line", "token", "fragment"),
+    [
+        ("    engine-args: {no-such-arg: 1}\n", "no-such-arg", "no-such-arg"),
+        ("    quantization: awq\n", "awq", "cannot apply quantization 'awq'"),
+    ],
+)
+def test_a_runtime_endpoints_engine_args_and_quantization_are_checked(
+    line: str, token: str, fragment: str
+) -> None:
+    text = endpoint(
+        line, name="serve", kind="runtime: sentence-transformers\n    model: acme/minilm"
+    )
+    problem = find(problems_of(partial(parse_in, None), text), fragment)
+    assert where(problem) == (FILE, *spot(text, token))
+
+
+def test_an_unknown_runtime_framework_names_the_known_ones() -> None:
+    text = endpoint("", name="serve", kind="runtime: magic\n    model: acme/minilm")
+    problem = find(problems_of(partial(parse_in, None), text), "unknown runtime framework")
+    assert "sentence-transformers" in problem.message
+    assert where(problem) == (FILE, *spot(text, "magic"))

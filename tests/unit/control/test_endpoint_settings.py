@@ -53,6 +53,11 @@ def patch(body: dict[str, Any]) -> SettingsPatch:
             id="engine-args-merge",
         ),
         pytest.param({"quantization": "int4"}, ["quantization none → int4"], id="quantization"),
+        pytest.param(
+            {"traffic": {"timeout": "2s", "max-concurrency": 8}},
+            ["traffic.max_concurrency none → 8", "traffic.timeout 60 → 2"],
+            id="traffic",
+        ),
         pytest.param({}, [], id="nothing"),
     ],
 )
@@ -121,3 +126,26 @@ def test_installation_limits_are_settings() -> None:
 def test_bodies_that_are_not_settings(body: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="validation error"):
         patch(body)
+
+
+def test_traffic_is_live_and_a_null_cap_lifts_it() -> None:
+    capped = patched(WEB, patch({"traffic": {"max-concurrency": 3}}), LIMITS)
+    lifted = patched(capped, patch({"traffic": {"max_concurrency": None}}), LIMITS)
+
+    assert patch({"traffic": {"queue": 5}}).live
+    assert not patch({"traffic": {"queue": 5}}).restart
+    assert capped.traffic.max_concurrency == 3
+    assert lifted.traffic.max_concurrency is None
+    with pytest.raises(InvalidSpec, match="timeout cannot be null"):
+        patched(WEB, patch({"traffic": {"timeout": None}}), LIMITS)
+
+
+def test_a_model_endpoints_engine_args_are_checked_against_its_framework() -> None:
+    embedder = EndpointSpec("serve", "runtime", "sentence-transformers", model="acme/minilm")
+
+    ok = patched(embedder, patch({"engine_args": {"max-batch-size": 8}}), LIMITS)
+    assert ok.engine_args == {"max-batch-size": 8}
+    with pytest.raises(InvalidSpec, match="no engine arg 'block-size'"):
+        patched(embedder, patch({"engine_args": {"block-size": 16}}), LIMITS)
+    with pytest.raises(InvalidSpec, match="cannot apply quantization 'gptq'"):
+        patched(embedder, patch({"quantization": "gptq"}), LIMITS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from waypost.control.routing import (
@@ -15,6 +15,7 @@ from waypost.control.routing import (
 from waypost.model.lifecycle import EndpointState
 from waypost.model.policy import AliasPolicy, Backend, Mirror, Target
 from waypost.model.routes import ReplicaAddress, RouteSnapshot, TokenGrant
+from waypost.model.spec import Traffic
 
 S = EndpointState
 
@@ -130,3 +131,22 @@ def test_grants_are_the_live_tokens_that_may_invoke() -> None:
         TokenGrant("h-deploy", "deploy", "acme/shop", None),
         TokenGrant("h-invoke", "invoke", "acme/shop/hello/1/web", expires.timestamp()),
     )
+
+
+def test_each_target_carries_its_endpoints_traffic_settings() -> None:
+    traffic = Traffic(
+        timeout=2.5,
+        connect_timeout=0.5,
+        max_concurrency=8,
+        queue=3,
+        queue_timeout=1.0,
+        retry_non_idempotent=True,
+    )
+    capped = replace(ep("hello", 1), traffic=traffic)
+    snapshot = build_snapshot(1, [capped, ep("hello", 2, "api")])
+
+    first, second = snapshot.targets
+    assert (first.timeout, first.connect_timeout, first.max_concurrency) == (2.5, 0.5, 8)
+    assert (first.queue_size, first.queue_timeout, first.retry_non_idempotent) == (3, 1.0, True)
+    assert (second.timeout, second.max_concurrency, second.queue_size) == (60.0, None, 100)
+    assert RouteSnapshot.from_json(snapshot.to_json()) == snapshot
