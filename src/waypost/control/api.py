@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from waypost import __version__
+from waypost.console import mount_console
 from waypost.control import views
 from waypost.control.api_aliases import alias_routes
 from waypost.control.api_csghub import csghub_routes
@@ -69,6 +70,7 @@ def create_app(ctx: ControlContext) -> FastAPI:
     model_routes(router, ctx)
     csghub_routes(router, ctx)
     app.include_router(router)
+    mount_console(app, ctx)
     return app
 
 

@@ -15,9 +15,12 @@ from pydantic import BaseModel
 from waypost.control.access import authorize
 from waypost.control.auth import Principal, TokenCheck
 from waypost.control.service import ControlService
+from waypost.errors import Forbidden
 from waypost.runtimes.base import Runtime
 
 __all__ = [
+    "CONSOLE_COOKIE",
+    "CONSOLE_HEADER",
     "ERROR_RESPONSES",
     "MAX_ID",
     "Caller",
@@ -39,9 +42,26 @@ class ControlContext:
         return self.service.settings.gateway_url
 
 
+#: The web console's session cookie: the token itself, HttpOnly and SameSite=Strict.
+CONSOLE_COOKIE = "waypost_session"
+#: What a cookie-authenticated request that changes something must carry (against CSRF:
+#: another origin cannot add a custom header without a CORS preflight, never granted).
+CONSOLE_HEADER = "X-Waypost-Console"
+_SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
 def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    """Who is calling: every route under /api/v1 but health needs a token whose scope fits."""
+    """Who is calling: every route under /api/v1 but health needs a token whose scope fits.
+
+    The token comes from the ``Authorization`` header or, for the console, from its
+    session cookie (a request with the header ignores the cookie).
+    """
     ctx: ControlContext = request.app.state.ctx
+    cookie = request.cookies.get(CONSOLE_COOKIE)
+    if authorization is None and cookie:
+        if request.method not in _SAFE_METHODS and request.headers.get(CONSOLE_HEADER) != "1":
+            raise Forbidden(f"a change signed by the console's cookie needs {CONSOLE_HEADER}: 1")
+        authorization = f"Bearer {cookie}"
     who = ctx.tokens(authorization)
     query_project = request.query_params.get("project")
     authorize(who.scope, who.project, request.method, request.url.path, query_project)

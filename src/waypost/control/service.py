@@ -15,6 +15,7 @@ from waypost.control.aliases import Aliases, file_alias_clash
 from waypost.control.blobs import BundleStore
 from waypost.control.bundles import config_from_bundle
 from waypost.control.gateways import GatewayRegistry
+from waypost.control.history import History
 from waypost.control.models import ModelLibrary
 from waypost.control.routing import (
     AliasInput,
@@ -67,6 +68,8 @@ class ControlService:
         self._snapshot_lock = asyncio.Lock()
         self.gateways = GatewayRegistry()
         self.traffic = traffic if traffic is not None else TrafficBook()
+        #: The last hour of traffic per endpoint, for the console's charts.
+        self.history = History()
         #: Called when an endpoint needs waking (the reconciler's ``poke``, in ``waypost up``).
         self.on_waiting = on_waiting
         self.aliases = Aliases(store, changes, self.traffic)
@@ -151,6 +154,7 @@ class ControlService:
         """Take a gateway's report; a newly waiting endpoint pokes the reconciler to wake it."""
         before = self.traffic.waiting(now)
         self.traffic.add(report, now)
+        self.history.add(report, now, self._snapshot.snapshot)
         if any(key not in before for key in report.waiting):
             self.on_waiting()
 
