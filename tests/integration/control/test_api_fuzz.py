@@ -33,7 +33,6 @@ AUTH = {"Authorization": f"Bearer {ADMIN}"}
 # rightly get a 422 with the rule it breaks.
 
 
-
 @schemathesis.serializer("application/x-tar")
 def _tar_body(ctx: Any, value: Any) -> bytes:
     """Model uploads are tar streams: fuzzed values arrive as whatever bytes they are."""
