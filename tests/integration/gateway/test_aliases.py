@@ -246,7 +246,11 @@ def test_a_failing_mirror_never_touches_the_primary(mirrored: Env) -> None:
     primary_latencies(env.gateway, 10)
     wait_until(lambda: len(mirror_lines(env.gateway)) >= before + 10, 5, "ten mirror lines")
     lines = mirror_lines(env.gateway)[before:]
-    assert {(line["outcome"], line["status"]) for line in lines} == {("status", 500)}
+    # On a loaded machine the gateway may shed copies while its event loop lags: those
+    # are logged as dropped, never sent; every copy that was sent got the mirror's 500.
+    sent = [line for line in lines if line["outcome"] != "dropped"]
+    assert sent
+    assert {(line["outcome"], line["status"]) for line in sent} == {("status", 500)}
 
 
 def test_copies_beyond_the_mirror_queue_are_dropped_and_counted(
