@@ -131,6 +131,8 @@ class Settings:
     database_url: str | None = None  # None: SQLite file in home
     runtime: str = "local"
     gateway_workers: int = 1
+    #: False: run no gateway process (on Kubernetes gateways are a Deployment of their own).
+    with_gateway: bool = True
     limits: Limits = field(default_factory=Limits)
     resources: tuple[ResourcePreset, ...] = DEFAULT_RESOURCES
     default_resource_id: int = 1

@@ -28,6 +28,7 @@ from waypost.cli.common import (
 )
 from waypost.cli.deploy import deploy_folder, split_project
 from waypost.cli.endpoints import endpoints_app, events_command
+from waypost.cli.k8s import k8s_app
 from waypost.cli.models import models_app
 from waypost.cli.render import endpoints_table, err, out, print_json, state_text
 from waypost.cli.render_command import render_endpoint
@@ -52,6 +53,7 @@ app.add_typer(alias_app, name="alias")
 app.command("apply")(apply_command)
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(models_app, name="models")
+app.add_typer(k8s_app, name="k8s")
 endpoints_app.command("render")(render_endpoint)
 
 
@@ -68,8 +70,15 @@ def up(
         typer.Option(help="SQLAlchemy URL (default: SQLite in the home; $WAYPOST_DATABASE_URL)."),
     ] = None,
     gateway_workers: Annotated[int, typer.Option(min=1, help="Gateway processes.")] = 1,
+    runtime: Annotated[
+        str,
+        typer.Option(help="Where replicas run: local (processes) or kubernetes (a cluster)."),
+    ] = "local",
+    no_gateway: Annotated[
+        bool, typer.Option("--no-gateway", help="Run no gateway (they run elsewhere).")
+    ] = False,
 ) -> None:
-    """Run the control plane, the gateway and the local runtime until Ctrl-C."""
+    """Run the control plane, the gateway and the runtime until Ctrl-C."""
     from waypost.control.platform import run_platform
     from waypost.settings import Settings
 
@@ -81,6 +90,8 @@ def up(
         api_port=api_port,
         database_url=database_url,
         gateway_workers=gateway_workers,
+        runtime=runtime,
+        with_gateway=not no_gateway,
     )
     raise typer.Exit(run_platform(settings))
 

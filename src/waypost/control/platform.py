@@ -11,14 +11,16 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import uvicorn
 
 from waypost.control.api import ControlContext, create_app
-from waypost.control.auth import TokenCheck, ensure_token_file, hash_token
+from waypost.control.auth import TokenCheck, ensure_token_file, hash_token, new_token
 from waypost.control.blobs import BundleStore
 from waypost.control.gateway_process import GatewayProcess
 from waypost.control.loop import Reconciler
@@ -26,6 +28,8 @@ from waypost.control.secrets import SecretBox
 from waypost.control.service import ControlService
 from waypost.control.traffic import TrafficBook
 from waypost.control.watch import ChangeSignal
+from waypost.errors import InvalidSpec
+from waypost.runtimes.base import Runtime
 from waypost.runtimes.local import LocalRuntime
 from waypost.settings import Settings
 from waypost.store import Store
@@ -61,11 +65,37 @@ def _tokens(settings: Settings, store: Store) -> TokenCheck:
     return TokenCheck(store.find_token)
 
 
+#: How long a token for fetching a bundle (a Kubernetes pod's init container) stays valid.
+BUNDLE_TOKEN_TTL = timedelta(minutes=30)
+
+
+def _runtime(settings: Settings, store: Store) -> Runtime:
+    if settings.runtime == "local":
+        return LocalRuntime(settings.runtime_dir, host="127.0.0.1")
+    if settings.runtime == "kubernetes":
+        from waypost.runtimes.kubernetes.factory import create_runtime
+
+        return create_runtime(
+            settings, mint_token=lambda: mint_bundle_token(store), environ=os.environ
+        )
+    raise InvalidSpec(f"unknown runtime {settings.runtime!r}; use local or kubernetes")
+
+
+def mint_bundle_token(store: Store, now: datetime | None = None) -> str:
+    """A new short-lived gateway-scope token (internal routes only: bundles, routes)."""
+    token = new_token()
+    expires = (now or datetime.now(UTC)) + BUNDLE_TOKEN_TTL
+    store.create_token(
+        name="bundle-fetch", token_hash=hash_token(token), scope="gateway", expires_at=expires
+    )
+    return token
+
+
 async def _run(settings: Settings) -> int:
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     store = await asyncio.to_thread(Store.open, settings.db_url)
     tokens = await asyncio.to_thread(_tokens, settings, store)
-    runtime = LocalRuntime(settings.runtime_dir, host="127.0.0.1")
+    runtime = _runtime(settings, store)
     await runtime.start()
     changes = ChangeSignal()
     bundles = BundleStore(settings.bundles_dir)
@@ -132,8 +162,9 @@ async def _run(settings: Settings) -> int:
                 await serving
             print(f"waypost: could not serve the API on {settings.api_url}", file=sys.stderr)
             return 1
-        gateway.start()
-        watching = asyncio.create_task(gateway.watch(), name="gateway-watch")
+        if settings.with_gateway:
+            gateway.start()
+            watching = asyncio.create_task(gateway.watch(), name="gateway-watch")
         _announce(settings)
         await serving
         return 0
