@@ -17,6 +17,8 @@ __all__ = ["BackendStats", "ReplicaTraffic", "TrafficBook"]
 
 #: A gateway's in-flight figure or waiting list older than this no longer counts.
 FRESH_FOR = 5.0
+#: Reports arriving within this many seconds of the last sample update it, not add one.
+SAMPLE_EVERY = 1.0
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,13 @@ class TrafficBook:
                 while served and served[0][0] < now - self.window:
                     served.popleft()
             samples = self._samples[t.key]
-            samples.append((now, self.in_flight(t.key, now)))
+            value = self.in_flight(t.key, now)
+            if samples and now - samples[-1][0] < SAMPLE_EVERY:
+                # Every gateway reports each second: one sample per second holds the sum
+                # over all of them, so the autoscaler's work does not grow with gateways.
+                samples[-1] = (samples[-1][0], value)
+            else:
+                samples.append((now, value))
             while samples and samples[0][0] < now - self.window:
                 samples.popleft()
         for key in report.waiting:

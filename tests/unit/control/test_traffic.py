@@ -68,3 +68,13 @@ def test_per_replica_traffic_adds_up_over_gateways_within_the_window() -> None:
     assert (later.requests, later.errors) == (2, 0)
     nothing = book.replica_traffic("k", "r-x", 175.0)
     assert (nothing.requests, nothing.latency_ms_mean) == (0, None)
+
+
+def test_reports_within_a_second_make_one_sample_of_their_sum() -> None:
+    book = TrafficBook()
+    for index, gateway in enumerate(("g1", "g2", "g3", "g4")):
+        load = TargetLoad("k", 2, 0, 0, 0.0)
+        book.add(GatewayReport(gateway, 100.0 + index * 0.1, 1.0, (load,)), 100.0 + index * 0.1)
+    book.add(GatewayReport("g1", 101.2, 1.0, (TargetLoad("k", 1, 0, 0, 0.0),)), 101.2)
+
+    assert book.samples("k", 101.5) == [(100.0, 8), (101.2, 7)]
