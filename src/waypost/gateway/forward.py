@@ -17,8 +17,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-import aiohttp
-
 from waypost.errors import BadGateway, GatewayTimeout
 from waypost.gateway.core.balance import Balancer
 from waypost.gateway.core.logline import RequestRecord
@@ -30,6 +28,7 @@ from waypost.gateway.upstream import (
     Upstream,
     UpstreamConnectError,
     UpstreamError,
+    UpstreamResponse,
     UpstreamTimeout,
 )
 from waypost.model.routes import ReplicaAddress, RouteTarget
@@ -68,7 +67,7 @@ class Forwarder:
         body: ReplayBody | None,
         record: RequestRecord,
         prefix: str,
-    ) -> tuple[aiohttp.ClientResponse, ReplicaAddress]:
+    ) -> tuple[UpstreamResponse, ReplicaAddress]:
         """The response headers of the first attempt that got any; BadGateway or
         GatewayTimeout otherwise. UpstreamError escapes when ``body`` failed (the
         caller knows whether it was over the size limit)."""

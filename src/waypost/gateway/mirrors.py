@@ -27,7 +27,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import aiohttp
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
@@ -233,7 +232,7 @@ class Mirrors:
                 )
                 try:
                     status = response.status
-                    while await response.content.readany():
+                    while await response.readany():
                         pass  # read to the end and thrown away, so the connection is reused
                 finally:
                     response.release()
@@ -243,7 +242,7 @@ class Mirrors:
         except UpstreamConnectError:
             connect_failed = True
             reason = "could not connect"
-        except (UpstreamError, aiohttp.ClientError) as exc:
+        except UpstreamError as exc:
             reason = type(exc).__name__
         except asyncio.CancelledError:
             reason = "the gateway stopped"

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -77,6 +78,8 @@ _CANCEL_SECONDS = 1.0
 #: sending its body, seconds the body is read and thrown away before the close, so the
 #: client is not reset before it reads the answer.
 _LINGER_SECONDS = 2.0
+#: Allocations (minus frees) between young-generation collections; the default is 700.
+_GC_THRESHOLD = 20_000
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,7 @@ async def serve(config: WorkerConfig) -> int:
     handler = ProxyHandler(
         upstream, request_log, options=config.options, on_waiting=nudge, workers=config.workers
     )
+    _tune_gc()
 
     def on_table(table: RouteTable) -> None:
         handler.swap(table)
@@ -226,6 +230,20 @@ async def serve(config: WorkerConfig) -> int:
         request_log.flush()
     log.info("worker %s stopped", os.getpid())
     return 1 if crashed else 0
+
+
+def _tune_gc() -> None:
+    """Fewer, cheaper garbage collections on the request path.
+
+    A proxied request allocates a few hundred short-lived containers that reference
+    counting frees; with the default threshold (700) a young-generation collection ran
+    every few requests (about 4 % of a worker's CPU under ``bench.gateway``). Objects
+    alive now (modules, the worker's setup) are moved out of the collector's sight.
+    """
+    gc.collect()
+    gc.freeze()
+    _, second, third = gc.get_threshold()
+    gc.set_threshold(_GC_THRESHOLD, second, third)
 
 
 def _internal_session() -> aiohttp.ClientSession:

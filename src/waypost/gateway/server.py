@@ -40,15 +40,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import random
 import time
-import uuid
 from collections.abc import Callable
 
-import aiohttp
 from aiohttp import web
 from aiohttp.http import HttpVersion11
-from multidict import CIMultiDict
 
 from waypost.errors import (
     BadGateway,
@@ -89,7 +87,7 @@ from waypost.gateway.options import GatewayOptions
 from waypost.gateway.overload import Limiter
 from waypost.gateway.replay import ReplayBody
 from waypost.gateway.requestlog import RequestLog
-from waypost.gateway.upstream import Timeouts, Upstream, UpstreamError
+from waypost.gateway.upstream import Timeouts, Upstream, UpstreamError, UpstreamResponse
 from waypost.gateway.websocket import (
     is_upgrade,
     offered_protocols,
@@ -106,12 +104,18 @@ HEALTH_PATH = "/-/health"
 METRICS_PATH = "/-/metrics"
 _RESERVED = "/-/"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+#: Responses with a declared body up to this size are passed on whole, in one write.
+_WHOLE_LIMIT = 64 * 1024
 #: Largest WebSocket message relayed, either way.
 _WS_MAX_MESSAGE = 4 * 1024 * 1024
 
 
 def _new_request_id() -> str:
-    return uuid.uuid4().hex
+    """A random (version 4) UUID as 32 hex digits, without building a ``uuid.UUID``."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40
+    raw[8] = raw[8] & 0x3F | 0x80
+    return raw.hex()
 
 
 class ProxyHandler:
@@ -287,6 +291,8 @@ class ProxyHandler:
                 target = await self.holds.wait(target_key, self._target)
             except WaypostError as exc:
                 return _error(exc, record)
+        if target.max_concurrency is None:  # no cap: skip the admission machinery
+            return await self._proxy(request, match, target, query, record)
         try:
             async with self.limiter.admit(target):
                 return await self._proxy(request, match, target, query, record)
@@ -345,7 +351,7 @@ class ProxyHandler:
         headers: list[tuple[str, str]],
         record: RequestRecord,
         batch: MirrorBatch | None,
-    ) -> tuple[aiohttp.ClientResponse, ReplicaAddress]:
+    ) -> tuple[UpstreamResponse, ReplicaAddress]:
         """Open the upstream request (with the retries ``forward`` allows)."""
         has_body = request.body_exists
         if has_body and request.version == HttpVersion11:
@@ -437,37 +443,46 @@ class ProxyHandler:
 
 
 async def _relay(
-    request: web.BaseRequest, upstream: aiohttp.ClientResponse, record: RequestRecord
+    request: web.BaseRequest, upstream: UpstreamResponse, record: RequestRecord
 ) -> tuple[web.StreamResponse, bool | None]:
     """Stream the upstream response to the client, chunk by chunk as it arrives; the
     response and how the replica did (True: answered below 500, False: 5xx or broken
     off, None: the client left first)."""
-    headers = CIMultiDict(response_headers(upstream.headers.items(), record.request_id))
-    record.status = upstream.status
-    answered = upstream.status < 500
-    if upstream.content.is_eof():
+    headers = response_headers(upstream.headers, record.request_id)
+    status = record.status = upstream.status
+    answered = status < 500
+    if upstream.complete:
         # The whole body arrived with the headers (the usual small JSON answer): nothing
         # to stream, so send status, headers and body in one write.
         try:
-            body = await upstream.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            body = upstream.body()
+        except UpstreamError as exc:
             log.warning("request %s: the replica's response is broken: %r", record.request_id, exc)
             return _error(BadGateway("the replica sent a broken response"), record), False
         record.bytes_out = len(body)
-        whole = web.Response(
-            status=upstream.status, reason=upstream.reason, body=body, headers=headers
-        )
+        whole = web.Response(status=status, reason=upstream.reason, body=body, headers=headers)
         return whole, answered
-    response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
+    if await upstream.wait_complete(_WHOLE_LIMIT):
+        # A small declared body that came in a packet after the headers (gunicorn
+        # writes them apart): one write to the client all the same. If it breaks off
+        # instead, the client gets what came, cut short, as below.
+        body = upstream.body()
+        record.bytes_out = len(body)
+        whole = web.Response(status=status, reason=upstream.reason, body=body, headers=headers)
+        return whole, answered
+    response = web.StreamResponse(status=status, reason=upstream.reason, headers=headers)
     try:
         await response.prepare(request)
-        async for chunk in upstream.content.iter_any():
+        for _ in range(1 << 62):  # bounded by the end of the upstream body
+            chunk = await upstream.readany()
+            if not chunk:
+                break
             await response.write(chunk)
             record.bytes_out += len(chunk)
     except ConnectionError:
         record.status = CLIENT_CLOSED  # the client went away; nothing left to tell it
         return response, None
-    except (aiohttp.ClientError, TimeoutError) as exc:
+    except UpstreamError as exc:
         # The status line is out: the client can only learn of the failure from a
         # response cut short, so close its connection instead of ending the body.
         log.warning("request %s: the replica broke off its response: %r", record.request_id, exc)

@@ -3,35 +3,51 @@
 ``Upstream.send`` opens a request to a replica address taken from the route table
 (never from the request) with the path exactly as received, streams the request
 body from the client (or sends a mirror copy's kept body), and returns as soon as
-the response headers are in; the caller streams the body on. Proxy hygiene on this
-side: no cookie jar, no decompression, no default headers added, no proxies from the
-environment, no redirects followed, a bounded number of connections per replica.
+the response headers are in; the caller streams the body on (``UpstreamResponse``).
+Proxy hygiene on this side: no cookie jar, no decompression, no default headers
+added, no proxies from the environment, no redirects followed, a bounded number of
+connections per replica.
+
+The client is the gateway's own (``h1client``: HTTP/1.1 on asyncio Protocols with
+``httptools``), not aiohttp's ``ClientSession``: under ``bench.gateway`` aiohttp's
+client request path was most of the CPU a proxied request cost. WebSocket
+handshakes, rare and long-lived, still go through an aiohttp session, opened on
+the first one.
 
 A failure to connect is ``UpstreamConnectError``: the request was not sent, so the
 caller may try another replica. A failure after that, before the response headers,
 is ``UpstreamError``; no response headers within the target's ``timeout`` is
 ``UpstreamTimeout``. Their messages name the replica: for logs, not for clients.
+While the body is read, a broken body is ``UpstreamError``, a read that waits past
+the target's ``timeout`` is ``UpstreamTimeout``.
 
 Timeouts are per request, from the target (``Timeouts``): ``connect`` to open a
 connection, ``read`` for the response headers and then for each read of the body
-(aiohttp's ``sock_read``, one timer per read, so a long stream that keeps sending
-is never cut, a hung one is). aiohttp retries an idempotent request once on a fresh
+(one timer per read, so a long stream that keeps sending is never cut, a hung one
+is). An idempotent request with a body known in advance is sent once more on a fresh
 connection when a pooled keep-alive connection turns out to be closed (RFC 9112
 section 9.3.1); every other retry decision is the caller's.
 
-``websocket`` opens a WebSocket to a replica through the same pool (``websocket``
-module relays it).
+``websocket`` opens a WebSocket to a replica (``websocket`` module relays it).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import hdrs
-from aiohttp.streams import StreamReader
 from yarl import URL
+
+from waypost.gateway.h1client import (
+    Body,
+    H1Pool,
+    H1Response,
+    UpstreamConnectError,
+    UpstreamError,
+    UpstreamTimeout,
+)
 
 __all__ = [
     "Timeouts",
@@ -39,20 +55,12 @@ __all__ = [
     "UpstreamConnectError",
     "UpstreamError",
     "UpstreamOptions",
+    "UpstreamResponse",
     "UpstreamTimeout",
 ]
 
-
-class UpstreamError(Exception):
-    """The replica failed before its response headers were in (the request may have run)."""
-
-
-class UpstreamConnectError(UpstreamError):
-    """No connection to the replica (refused, unreachable, timed out): nothing was sent."""
-
-
-class UpstreamTimeout(UpstreamError):
-    """The replica did not answer within the target's timeout (the request was sent)."""
+#: A response being read from a replica.
+UpstreamResponse = H1Response
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +73,7 @@ class Timeouts:
 class UpstreamOptions:
     #: Seconds to open a TCP connection to a replica.
     connect_timeout: float = 5.0
-    #: Seconds to wait for a free pooled connection plus connecting.
+    #: Seconds to wait for a free pooled connection.
     pool_timeout: float = 30.0
     #: Connections per replica address, per worker.
     per_replica: int = 256
@@ -75,53 +83,27 @@ class UpstreamOptions:
 
 
 class Upstream:
-    def __init__(self, session: aiohttp.ClientSession, pool_timeout: float = 30.0) -> None:
-        self._session = session
-        self._pool_timeout = pool_timeout
-        self._timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
+    def __init__(self, pool: H1Pool, options: UpstreamOptions | None = None) -> None:
+        self._pool = pool
+        self._options = options or UpstreamOptions()
+        #: For WebSocket handshakes only; opened on the first.
+        self._session: aiohttp.ClientSession | None = None
 
     @classmethod
     def create(cls, options: UpstreamOptions | None = None) -> Upstream:
         """A pool for this worker; call inside the running event loop."""
         opts = options or UpstreamOptions()
-        connector = aiohttp.TCPConnector(
-            limit=0,
-            limit_per_host=opts.per_replica,
-            keepalive_timeout=opts.keepalive,
-            use_dns_cache=True,
+        pool = H1Pool(
+            per_replica=opts.per_replica,
+            keepalive=opts.keepalive,
+            connect_timeout=opts.connect_timeout,
+            pool_timeout=opts.pool_timeout,
         )
-        session = aiohttp.ClientSession(
-            connector=connector,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=False,
-            skip_auto_headers=(
-                hdrs.ACCEPT,
-                hdrs.ACCEPT_ENCODING,
-                hdrs.USER_AGENT,
-                hdrs.CONTENT_TYPE,
-            ),
-            timeout=aiohttp.ClientTimeout(
-                total=None,
-                connect=opts.pool_timeout,
-                sock_connect=opts.connect_timeout,
-                sock_read=None,
-            ),
-            trust_env=False,
-        )
-        return cls(session, opts.pool_timeout)
+        return cls(pool, opts)
 
-    def _client_timeout(self, timeouts: Timeouts) -> aiohttp.ClientTimeout:
-        found = self._timeouts.get(timeouts)
-        if found is None:
-            if len(self._timeouts) > 1000:  # distinct settings are few; bound it anyway
-                self._timeouts.clear()
-            found = self._timeouts[timeouts] = aiohttp.ClientTimeout(
-                total=None,
-                connect=self._pool_timeout + timeouts.connect,
-                sock_connect=timeouts.connect,
-                sock_read=timeouts.read,
-            )
-        return found
+    @property
+    def pool(self) -> H1Pool:
+        return self._pool
 
     async def send(
         self,
@@ -130,28 +112,51 @@ class Upstream:
         path: str,
         query: str,
         headers: list[tuple[str, str]],
-        body: StreamReader | AsyncIterable[bytes] | bytes | bytearray | None,
+        body: Body,
         timeouts: Timeouts | None = None,
-    ) -> aiohttp.ClientResponse:
+    ) -> UpstreamResponse:
         """Send a request to ``address`` (host:port); the caller releases the response."""
-        url = URL.build(
-            scheme="http", authority=address, path=path, query_string=query, encoded=True
+        target = f"{path}?{query}" if query else path
+        if timeouts is None:
+            return await self._pool.request(address, method, target, headers, body)
+        return await self._pool.request(
+            address,
+            method,
+            target,
+            headers,
+            body,
+            connect_timeout=timeouts.connect,
+            read_timeout=timeouts.read,
         )
-        try:
-            return await self._session.request(
-                method,
-                url,
-                headers=headers,
-                data=body,
-                allow_redirects=False,
-                timeout=self._client_timeout(timeouts) if timeouts is not None else None,
+
+    def _websocket_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            opts = self._options
+            connector = aiohttp.TCPConnector(
+                limit=0,
+                limit_per_host=opts.per_replica,
+                keepalive_timeout=opts.keepalive,
+                use_dns_cache=True,
             )
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            raise UpstreamConnectError(f"could not connect to {address}: {exc}") from exc
-        except aiohttp.SocketTimeoutError as exc:
-            raise UpstreamTimeout(f"{address} did not answer in time: {exc!r}") from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise UpstreamError(f"{address} failed before answering: {exc!r}") from exc
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
+                skip_auto_headers=(
+                    hdrs.ACCEPT,
+                    hdrs.ACCEPT_ENCODING,
+                    hdrs.USER_AGENT,
+                    hdrs.CONTENT_TYPE,
+                ),
+                timeout=aiohttp.ClientTimeout(
+                    total=None,
+                    connect=opts.pool_timeout,
+                    sock_connect=opts.connect_timeout,
+                    sock_read=None,
+                ),
+                trust_env=False,
+            )
+        return self._session
 
     async def websocket(
         self,
@@ -168,7 +173,7 @@ class Upstream:
             scheme="http", authority=address, path=path, query_string=query, encoded=True
         )
         try:
-            return await self._session.ws_connect(
+            return await self._websocket_session().ws_connect(
                 url,
                 headers=headers,
                 protocols=tuple(protocols),
@@ -184,4 +189,6 @@ class Upstream:
             raise UpstreamError(f"{address} refused the WebSocket: {exc!r}") from exc
 
     async def close(self) -> None:
-        await self._session.close()
+        await self._pool.close()
+        if self._session is not None:
+            await self._session.close()

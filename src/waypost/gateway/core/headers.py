@@ -79,7 +79,17 @@ X_REAL_IP = "X-Real-IP"
 
 def canonical(name: str) -> str:
     """The form headers are compared in: lower case, ``_`` read as ``-``."""
-    return name.lower().replace("_", "-")
+    found = _CANONICAL.get(name)
+    if found is None:
+        found = name.lower().replace("_", "-")
+        if len(_CANONICAL) < _CANONICAL_LIMIT:  # names come from clients: bounded
+            _CANONICAL[name] = found
+    return found
+
+
+#: Header names seen, in their canonical form: each request has a dozen, mostly the same.
+_CANONICAL: dict[str, str] = {}
+_CANONICAL_LIMIT = 4096
 
 
 #: Dropped both ways (canonical names). Proxy-Connection is not standard but still sent.
@@ -115,6 +125,7 @@ GATEWAY_SET = frozenset(
 _DROP_UPSTREAM = HOP_BY_HOP | GATEWAY_SET | {canonical(HOST), canonical(EXPECT)}
 _DROP_PRIVATE = frozenset({canonical(AUTHORIZATION)})
 _DROP_DOWNSTREAM = HOP_BY_HOP | {canonical(X_REQUEST_ID)}
+_DROP_UPSTREAM_PRIVATE = _DROP_UPSTREAM | _DROP_PRIVATE
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +148,25 @@ def connection_listed(headers: Iterable[tuple[str, str]]) -> frozenset[str]:
     return frozenset(listed)
 
 
+def _kept(headers: Iterable[tuple[str, str]], drop: frozenset[str]) -> list[tuple[str, str]]:
+    """``headers`` minus the names in ``drop`` and those listed in ``Connection:``, in one
+    pass (a second only when a ``Connection:`` header lists something not dropped anyway)."""
+    kept: list[tuple[str, str]] = []
+    canon = _CANONICAL.get
+    listed: set[str] | None = None
+    for name, value in headers:
+        key = canon(name) or canonical(name)
+        if key in drop:
+            if key == "connection":
+                tokens = {canonical(t.strip()) for t in value.split(",") if t.strip()}
+                listed = tokens if listed is None else listed | tokens
+            continue
+        kept.append((name, value))
+    if listed is not None and not listed <= drop:
+        kept = [(name, value) for name, value in kept if canonical(name) not in listed]
+    return kept
+
+
 def request_headers(
     headers: Iterable[tuple[str, str]], forwarding: Forwarding, *, private: bool = False
 ) -> list[tuple[str, str]]:
@@ -145,11 +175,7 @@ def request_headers(
     ``private``: the target is a private endpoint, so the client's ``Authorization``
     (the token the gateway checked) is dropped too.
     """
-    items = list(headers)
-    drop = _DROP_UPSTREAM | connection_listed(items)
-    if private:
-        drop = drop | _DROP_PRIVATE
-    kept = [(name, value) for name, value in items if canonical(name) not in drop]
+    kept = _kept(headers, _DROP_UPSTREAM_PRIVATE if private else _DROP_UPSTREAM)
     kept.append((X_VH_PREFIX, forwarding.prefix))
     if forwarding.client_ip:
         kept.append((X_FORWARDED_FOR, forwarding.client_ip))
@@ -165,8 +191,6 @@ def response_headers(headers: Iterable[tuple[str, str]], request_id: str) -> lis
 
     Repeated headers (``Set-Cookie``) stay repeated and in order.
     """
-    items = list(headers)
-    drop = _DROP_DOWNSTREAM | connection_listed(items)
-    kept = [(name, value) for name, value in items if canonical(name) not in drop]
+    kept = _kept(headers, _DROP_DOWNSTREAM)
     kept.append((X_REQUEST_ID, request_id))
     return kept
