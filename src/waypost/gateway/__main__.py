@@ -120,6 +120,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         f"(default {req.max_header_size})",
     )
     limits.add_argument(
+        "--metrics-public",
+        action="store_true",
+        help="serve /-/metrics to any client, not only to loopback ones",
+    )
+    limits.add_argument(
         "--header-timeout",
         type=float,
         default=req.header_timeout,
@@ -187,6 +192,7 @@ def options_from(args: argparse.Namespace) -> GatewayOptions:
             max_body=args.max_body,
             max_header_size=args.max_header_size,
             header_timeout=args.header_timeout,
+            metrics_public=args.metrics_public,
         ),
         hold=HoldOptions(queue=args.hold_queue, deadline=args.wake_timeout),
         mirror=MirrorOptions(

@@ -42,6 +42,9 @@ class RequestOptions:
     #: counted from the connection or from the end of its previous response (so this is
     #: also the idle keep-alive timeout); then it is closed without an answer.
     header_timeout: float = 10.0
+    #: Whether ``/-/metrics`` answers clients beyond loopback (it names every project, so
+    #: by default only a scraper on the same machine or an allowed proxy reads it).
+    metrics_public: bool = False
 
     def __post_init__(self) -> None:
         _check(self.max_body >= 0, f"max body cannot be negative, got {self.max_body}")

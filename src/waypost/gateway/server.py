@@ -20,7 +20,8 @@ into JSON errors of one shape (``{"error", "message"}``):
   headers within the target's ``timeout``: 504;
 - paths under ``/-/`` are the gateway's own (no org name can be ``-``):
   ``GET /-/health`` answers ``{"status": "ok", "routes": N, "revision": R}`` and
-  ``GET /-/metrics`` the Prometheus metrics of all workers (``metrics``).
+  ``GET /-/metrics`` the Prometheus metrics of all workers (``metrics``), to loopback
+  clients unless the gateway runs with ``--metrics-public`` (they name every project).
 
 The backend is ``core.split.choose(route, draw)`` with ``random.random()`` or, for a
 sticky route, the sticky draw of the request's key; the replica is the balancer's
@@ -51,6 +52,7 @@ from aiohttp.http import HttpVersion11
 from waypost.errors import (
     BadGateway,
     BadRequest,
+    Forbidden,
     NotFound,
     TooLarge,
     Unauthorized,
@@ -58,7 +60,7 @@ from waypost.errors import (
     WaypostError,
 )
 from waypost.gateway.bodylimit import BodyTooLarge, LimitedBody
-from waypost.gateway.core.access import PRIVATE
+from waypost.gateway.core.access import PRIVATE, is_loopback
 from waypost.gateway.core.balance import Balancer
 from waypost.gateway.core.framing import body_too_large, framing_problem
 from waypost.gateway.core.headers import (
@@ -139,6 +141,7 @@ class ProxyHandler:
     ) -> None:
         opts = options or GatewayOptions()
         self._max_body = opts.request.max_body
+        self._metrics_public = opts.request.metrics_public
         #: Unix seconds, for token expiry.
         self._wall_clock = wall_clock
         self.table = table or RouteTable.empty()
@@ -430,6 +433,14 @@ class ProxyHandler:
         if request.method not in ("GET", "HEAD") or path not in (HEALTH_PATH, METRICS_PATH):
             return _error(NotFound(f"no gateway resource at {path}"), record)
         if path == METRICS_PATH:
+            if not (self._metrics_public or is_loopback(request.remote)):
+                return _error(
+                    Forbidden(
+                        "the gateway's metrics are served to loopback clients only "
+                        "(start it with --metrics-public to serve them to any client)"
+                    ),
+                    record,
+                )
             body = self.metrics.render()
             record.status, record.bytes_out = 200, len(body)
             response = web.Response(

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from waypost.errors import Forbidden, Unauthorized
-from waypost.gateway.core.access import Grants, may_invoke
+from waypost.gateway.core.access import Grants, is_loopback, may_invoke
 from waypost.gateway.core.table import RouteTable
 from waypost.model.routes import RouteSnapshot, TokenGrant
 
@@ -131,3 +131,21 @@ def test_the_route_table_carries_the_snapshot_grants() -> None:
     assert len(table.grants) == 1
     table.grants.check("Bearer t", TARGET, NOW)
     assert len(RouteTable.empty().grants) == 0
+
+
+@pytest.mark.parametrize(
+    ("peer", "expected"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("10.0.0.5", False),
+        ("::ffff:10.0.0.5", False),
+        ("192.168.1.2", False),
+        (None, False),
+        ("", False),
+        ("localhost", False),  # a name is not an address: never trusted
+    ],
+)
+def test_only_loopback_peers_read_the_metrics_by_default(peer: str | None, expected: bool) -> None:
+    assert is_loopback(peer) is expected

@@ -11,12 +11,16 @@ The gateway never sees tokens at rest: the grants hold SHA-256 hex digests, the
 presented token is hashed the same way (``waypost.control.auth.hash_token``), found in
 a dict, and the digests are compared once more in constant time. Expiry is judged
 with ``now`` (Unix seconds), an argument.
+
+The gateway's own metrics name every project; ``is_loopback`` says whether a peer may
+read them without ``--metrics-public``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Final, final
@@ -24,10 +28,18 @@ from typing import Final, final
 from waypost.errors import Forbidden, Unauthorized
 from waypost.model.routes import TokenGrant
 
-__all__ = ["PRIVATE", "Grants", "may_invoke"]
+__all__ = ["PRIVATE", "Grants", "is_loopback", "may_invoke"]
 
 PRIVATE: Final = "private"
 _BEARER = "bearer "
+
+
+def is_loopback(peer: str | None) -> bool:
+    """Whether the peer address is this machine's loopback (127.0.0.0/8 or ::1)."""
+    try:
+        return peer is not None and ipaddress.ip_address(peer).is_loopback
+    except ValueError:
+        return False
 
 
 def may_invoke(grant: TokenGrant, target_key: str) -> bool:
