@@ -208,8 +208,10 @@ class GatewayProcess:
     def request_log(self) -> list[dict[str, Any]]:
         if not self.stdout_path.exists():
             return []
-        lines = self.stdout_path.read_text().splitlines()
-        return [json.loads(line) for line in lines if line.startswith("{")]
+        # The gateway may be writing a line right now: only whole lines (ending in a
+        # newline) are read, the one being written waits for the next call.
+        complete = self.stdout_path.read_text().rpartition("\n")[0]
+        return [json.loads(line) for line in complete.splitlines() if line.startswith("{")]
 
     def terminate(self) -> None:
         with contextlib.suppress(ProcessLookupError):
