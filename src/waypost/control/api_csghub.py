@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from enum import Enum
 from typing import Annotated, Any, Protocol, runtime_checkable
 
@@ -41,6 +42,15 @@ __all__ = ["csghub_routes"]
 RUNS = "/models/{namespace}/{name}/run"
 ONE = RUNS + "/{run_id}"
 RunId = Annotated[int, Path(ge=1, le=MAX_ID)]
+#: Finds a run by (namespace, name, run id), or raises NotFound.
+_RunOf = Callable[[str, str, int], Awaitable[EndpointRecord]]
+
+#: CSGHub's per-instance request routes, ``.../request/{instance}/{measure}``: what each
+#: adds to the instance, the window and the request count.
+_REQUEST_FIGURES: dict[str, Callable[[ReplicaTraffic], dict[str, Any]]] = {
+    "count": lambda stats: {"errors": stats.errors},
+    "latency": lambda stats: {"latency_ms_mean": stats.latency_ms_mean},
+}
 
 
 @runtime_checkable
@@ -195,41 +205,14 @@ def csghub_routes(router: APIRouter, ctx: ControlContext) -> None:
             {"instance": instance, "memory_bytes": usage.memory_bytes, "source": usage.source}
         )
 
-    @router.get(ONE + "/request/{instance}/count", tags=tags)
-    async def request_count(
-        namespace: str, name: str, run_id: RunId, instance: str
-    ) -> dict[str, Any]:
-        ep = await run_of(namespace, name, run_id)
-        stats = _replica_stats(ctx, ep, instance)
-        return _ok(
-            {
-                "instance": instance,
-                "window_seconds": stats.window,
-                "requests": stats.requests,
-                "errors": stats.errors,
-            }
-        )
-
-    @router.get(ONE + "/request/{instance}/latency", tags=tags)
-    async def request_latency(
-        namespace: str, name: str, run_id: RunId, instance: str
-    ) -> dict[str, Any]:
-        ep = await run_of(namespace, name, run_id)
-        stats = _replica_stats(ctx, ep, instance)
-        return _ok(
-            {
-                "instance": instance,
-                "window_seconds": stats.window,
-                "requests": stats.requests,
-                "latency_ms_mean": stats.latency_ms_mean,
-            }
-        )
+    for measure, figures in _REQUEST_FIGURES.items():
+        _request_route(router, ctx, run_of, measure, figures)
 
 
 def _action(
     router: APIRouter,
     actions: EndpointActions,
-    run_of: Any,
+    run_of: _RunOf,
     answer: Any,
     trigger: Trigger,
     verb: str,
@@ -239,6 +222,33 @@ def _action(
         ep = await run_of(namespace, name, run_id)
         result: dict[str, Any] = await answer(await actions.act(ep.key, trigger, actor=who.name))
         return result
+
+
+def _request_route(
+    router: APIRouter,
+    ctx: ControlContext,
+    run_of: _RunOf,
+    measure: str,
+    figures: Callable[[ReplicaTraffic], dict[str, Any]],
+) -> None:
+    """``GET .../request/{instance}/{measure}``: what one replica served over the window."""
+
+    @router.get(
+        ONE + f"/request/{{instance}}/{measure}", tags=["csghub"], name=f"request_{measure}"
+    )
+    async def request_figures(
+        namespace: str, name: str, run_id: RunId, instance: str
+    ) -> dict[str, Any]:
+        ep = await run_of(namespace, name, run_id)
+        stats = _replica_stats(ctx, ep, instance)
+        return _ok(
+            {
+                "instance": instance,
+                "window_seconds": stats.window,
+                "requests": stats.requests,
+                **figures(stats),
+            }
+        )
 
 
 def _instance(ep: EndpointRecord, instance: str) -> None:

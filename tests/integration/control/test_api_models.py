@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import tarfile
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from waypost.control.auth import Principal, TokenCheck
 from waypost.control.blobs import BundleStore
 from waypost.control.service import ControlService
 from waypost.control.watch import ChangeSignal
+from waypost.runtimes.base import ReplicaPhase, ReplicaStatus
 from waypost.settings import Settings
 from waypost.store import Store
 
@@ -434,6 +436,35 @@ async def test_monitor_routes_name_the_instance_that_does_not_exist(env: Env) ->
         response = await env.api.get(f"{RUNS}/{run['id']}/{path}", headers=ADMIN)
         assert response.status_code == 404, path
         assert "no instance 'r-x'" in response.json()["message"]
+
+
+async def test_request_routes_give_one_instances_requests_errors_and_latency(env: Env) -> None:
+    await add(env, EMBEDDER)
+    run = await create_run(env, "embed")
+    [ep] = env.store.list_endpoints(org="sentence-transformers")
+    replica = ReplicaStatus("r-1", ReplicaPhase.READY, "127.0.0.1:9", 99, time.time())
+    env.store.save_replicas(ep.key, [replica])
+    target = {"key": ep.key.id, "in_flight": 0, "requests": 4, "errors": 1}
+    report = {
+        "gateway": "gw/1",
+        "at": time.time(),
+        "interval": 1.0,
+        "targets": [{**target, "latency_ms_sum": 50.0, "replica_requests": {"r-1": [4, 1, 50.0]}}],
+    }
+    reported = await env.api.post("/api/v1/internal/report", json=report, headers=ADMIN)
+    assert reported.status_code == 204, reported.text
+
+    count = await env.api.get(f"{RUNS}/{run['id']}/request/r-1/count", headers=ADMIN)
+    latency = await env.api.get(f"{RUNS}/{run['id']}/request/r-1/latency", headers=ADMIN)
+
+    assert count.json() == {
+        "msg": "OK",
+        "data": {"instance": "r-1", "window_seconds": 60.0, "requests": 4, "errors": 1},
+    }
+    assert latency.json() == {
+        "msg": "OK",
+        "data": {"instance": "r-1", "window_seconds": 60.0, "requests": 4, "latency_ms_mean": 12.5},
+    }
 
 
 async def test_a_read_token_of_another_project_cannot_create_runs(env: Env) -> None:
