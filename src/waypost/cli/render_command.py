@@ -21,7 +21,7 @@ from waypost.cli.render import out
 from waypost.config import load_folder
 from waypost.errors import InvalidSpec, Problem
 from waypost.models.frameworks import get_framework
-from waypost.models.launch import render_command
+from waypost.models.launch import ReplicaLaunch, render_command
 from waypost.models.tasks import parse_task
 
 __all__ = ["render_endpoint"]
@@ -62,15 +62,17 @@ def render_endpoint(
         framework = get_framework(spec.target)
         out.print(
             render_command(
-                framework,
-                model_dir=model_dir or Path("/models") / spec.model,
-                task=parse_task(task) if task else framework.tasks[0],
-                engine_args=dict(spec.engine_args),
-                quantization=spec.quantization,
-                host="0.0.0.0",
-                port=port,
-                python=Path(sys.executable if framework.builtin else "python"),
-                model_name=spec.model,
+                ReplicaLaunch(
+                    framework,
+                    model_dir=model_dir or Path("/models") / spec.model,
+                    task=parse_task(task) if task else framework.tasks[0],
+                    engine_args=dict(spec.engine_args),
+                    quantization=spec.quantization,
+                    host="0.0.0.0",
+                    port=port,
+                    python=Path(sys.executable if framework.builtin else "python"),
+                    model_name=spec.model,
+                )
             ),
             markup=False,
             highlight=False,

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from waypost.errors import BuildFailed, InvalidSpec, Problem
@@ -26,6 +27,7 @@ from .tasks import Task
 __all__ = [
     "HEALTH_PATH",
     "REPLICA_ENV",
+    "ReplicaLaunch",
     "check_available",
     "choose_gguf",
     "external_flags",
@@ -41,37 +43,46 @@ _SERVE_MODULE = "waypost.models.serve"
 _PROBE_TIMEOUT = 60.0
 
 
-def replica_argv(
-    fw: Framework,
-    *,
-    model_dir: Path,
-    task: Task,
-    engine_args: Mapping[str, object],
-    quantization: str | None,
-    host: str,
-    port: int,
-    python: Path,
-    model_name: str | None = None,
-) -> list[str]:
+@dataclass(frozen=True)
+class ReplicaLaunch:
+    """What one replica's command is made of: a framework's server on a model, on host:port."""
+
+    framework: Framework
+    model_dir: Path
+    task: Task
+    engine_args: Mapping[str, object]
+    quantization: str | None
+    host: str
+    port: int
+    #: The interpreter built-in servers run on; an external server's executable next to
+    #: it is preferred to the one on PATH.
+    python: Path
+    #: The model name clients send (default: the model directory's name).
+    model_name: str | None = None
+
+
+def replica_argv(launch: ReplicaLaunch) -> list[str]:
     """The argv of one replica; InvalidSpec listing every problem with the inputs."""
-    problems = framework_problems(fw, task, engine_args, quantization)
+    fw, model_dir, task = launch.framework, launch.model_dir, launch.task
+    quantization, python = launch.quantization, launch.python
+    problems = framework_problems(fw, task, launch.engine_args, quantization)
     if problems:
         raise InvalidSpec.of(problems)
-    name = model_name or model_dir.name
-    common = ["--host", host, "--port", str(port)]
+    name = launch.model_name or model_dir.name
+    common = ["--host", launch.host, "--port", str(launch.port)]
     if fw.builtin:
         argv = [str(python), "-m", _SERVE_MODULE, "--framework", fw.name]
         argv += ["--model-dir", str(model_dir), "--task", task, "--model-name", name]
-        argv += ["--engine-args", json.dumps(dict(engine_args), sort_keys=True), *common]
+        argv += ["--engine-args", json.dumps(dict(launch.engine_args), sort_keys=True), *common]
         return argv + (["--quantization", quantization] if quantization else [])
-    flags = external_flags(fw, engine_args)
+    flags = external_flags(fw, launch.engine_args)
     if fw.name == "vllm":
         argv = [_binary(fw, python), "serve", str(model_dir), *common]
         argv += ["--served-model-name", name, *flags]
         return argv + (["--quantization", quantization] if quantization else [])
     if fw.name == "tgi":
-        argv = [_binary(fw, python), "--model-id", str(model_dir), "--hostname", host]
-        argv += ["--port", str(port), *flags]
+        argv = [_binary(fw, python), "--model-id", str(model_dir), "--hostname", launch.host]
+        argv += ["--port", str(launch.port), *flags]
         return argv + (["--quantize", quantization] if quantization else [])
     if fw.name == "llama.cpp":
         gguf = choose_gguf(model_dir, quantization)
@@ -85,32 +96,9 @@ def replica_argv(
     raise InvalidSpec(f"{fw.name} has no command template")  # a catalogue bug, not input
 
 
-def render_command(
-    fw: Framework,
-    *,
-    model_dir: Path,
-    task: Task,
-    engine_args: Mapping[str, object],
-    quantization: str | None,
-    host: str,
-    port: int,
-    python: Path,
-    model_name: str | None = None,
-) -> str:
+def render_command(launch: ReplicaLaunch) -> str:
     """``replica_argv`` shell-quoted, for people to read and paste."""
-    return shlex.join(
-        replica_argv(
-            fw,
-            model_dir=model_dir,
-            task=task,
-            engine_args=engine_args,
-            quantization=quantization,
-            host=host,
-            port=port,
-            python=python,
-            model_name=model_name,
-        )
-    )
+    return shlex.join(replica_argv(launch))
 
 
 def external_flags(fw: Framework, engine_args: Mapping[str, object]) -> list[str]:

@@ -12,6 +12,7 @@ import pytest
 from waypost.errors import BuildFailed, InvalidSpec
 from waypost.models.frameworks import get_framework
 from waypost.models.launch import (
+    ReplicaLaunch,
     check_available,
     choose_gguf,
     external_flags,
@@ -32,15 +33,17 @@ def argv(
     model_dir: Path = MODEL,
 ) -> list[str]:
     return replica_argv(
-        get_framework(name),
-        model_dir=model_dir,
-        task=task,
-        engine_args=args or {},
-        quantization=quantization,
-        host="127.0.0.1",
-        port=8123,
-        python=PY,
-        model_name="acme/chat",
+        ReplicaLaunch(
+            get_framework(name),
+            model_dir=model_dir,
+            task=task,
+            engine_args=args or {},
+            quantization=quantization,
+            host="127.0.0.1",
+            port=8123,
+            python=PY,
+            model_name="acme/chat",
+        )
     )
 
 
@@ -155,14 +158,16 @@ def test_external_flags_leave_unset_args_to_the_server() -> None:
 
 def test_render_command_is_shell_quoted() -> None:
     rendered = render_command(
-        get_framework("sentence-transformers"),
-        model_dir=Path("/models/my model"),
-        task="feature-extraction",
-        engine_args={"max-batch-wait-ms": 2},
-        quantization=None,
-        host="127.0.0.1",
-        port=9000,
-        python=PY,
+        ReplicaLaunch(
+            get_framework("sentence-transformers"),
+            model_dir=Path("/models/my model"),
+            task="feature-extraction",
+            engine_args={"max-batch-wait-ms": 2},
+            quantization=None,
+            host="127.0.0.1",
+            port=9000,
+            python=PY,
+        )
     )
     words = shlex.split(rendered)
     assert words[words.index("--model-dir") + 1] == "/models/my model"
@@ -173,14 +178,16 @@ def test_render_command_is_shell_quoted() -> None:
 def test_binary_next_to_the_python_is_preferred(tmp_path: Path) -> None:
     (tmp_path / "vllm").write_text("#!/bin/sh\n")
     got = replica_argv(
-        get_framework("vllm"),
-        model_dir=MODEL,
-        task="text-generation",
-        engine_args={},
-        quantization=None,
-        host="h",
-        port=1,
-        python=tmp_path / "python",
+        ReplicaLaunch(
+            get_framework("vllm"),
+            model_dir=MODEL,
+            task="text-generation",
+            engine_args={},
+            quantization=None,
+            host="h",
+            port=1,
+            python=tmp_path / "python",
+        )
     )
     assert got[0] == str(tmp_path / "vllm")
 

@@ -32,6 +32,7 @@ from typing import Any
 
 from waypost.model.spec import EndpointSpec, Resources
 from waypost.models.frameworks import get_framework
+from waypost.models.launch import ReplicaLaunch
 from waypost.models.launch import replica_argv as model_argv
 from waypost.models.tasks import parse_task
 from waypost.runtimes.base import Workload
@@ -103,15 +104,17 @@ def app_argv(workload: Workload, options: KubernetesOptions) -> list[str]:
         framework = get_framework(spec.target)
         task = workload.model_task or framework.tasks[0]
         return model_argv(
-            framework,
-            model_dir=Path(options.models_path.rstrip("/")) / (spec.model or ""),
-            task=parse_task(task),
-            engine_args=dict(spec.engine_args),
-            quantization=spec.quantization,
-            host="0.0.0.0",
-            port=port,
-            python=Path("python"),
-            model_name=spec.model,
+            ReplicaLaunch(
+                framework,
+                model_dir=Path(options.models_path.rstrip("/")) / (spec.model or ""),
+                task=parse_task(task),
+                engine_args=dict(spec.engine_args),
+                quantization=spec.quantization,
+                host="0.0.0.0",
+                port=port,
+                python=Path("python"),
+                model_name=spec.model,
+            )
         )
     return replica_argv(
         spec,

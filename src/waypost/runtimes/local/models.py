@@ -15,7 +15,7 @@ from pathlib import Path
 
 from waypost.errors import BuildFailed, InvalidSpec
 from waypost.models.frameworks import Framework, framework_problems, get_framework
-from waypost.models.launch import check_available, replica_argv
+from waypost.models.launch import ReplicaLaunch, check_available, replica_argv
 from waypost.models.tasks import parse_task
 from waypost.runtimes.base import Workload
 
@@ -58,13 +58,15 @@ def model_server_argv(workload: Workload, *, host: str, port: int) -> list[str]:
     if workload.model_dir is None or workload.model_task is None:  # checked above; for mypy
         raise BuildFailed(f"model {workload.spec.model} is not in the model store")
     return replica_argv(
-        framework,
-        model_dir=workload.model_dir,
-        task=parse_task(workload.model_task),
-        engine_args=dict(workload.spec.engine_args),
-        quantization=workload.spec.quantization,
-        host=host,
-        port=port,
-        python=Path(sys.executable),
-        model_name=workload.spec.model,
+        ReplicaLaunch(
+            framework,
+            model_dir=workload.model_dir,
+            task=parse_task(workload.model_task),
+            engine_args=dict(workload.spec.engine_args),
+            quantization=workload.spec.quantization,
+            host=host,
+            port=port,
+            python=Path(sys.executable),
+            model_name=workload.spec.model,
+        )
     )
