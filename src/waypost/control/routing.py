@@ -203,6 +203,23 @@ def _alias_routes(
     deployment, selector = (
         (alias.deployment, alias.name) if alias.deployment else (alias.name, "latest")
     )
+
+    def route(
+        endpoint: str | None,
+        backends: tuple[RouteBackend, ...],
+        mirror_routes: tuple[RouteMirror, ...],
+    ) -> Route:
+        return Route(
+            alias.org,
+            alias.project,
+            deployment,
+            selector,
+            endpoint,
+            backends,
+            mirror_routes,
+            alias.policy.sticky,
+        )
+
     names = sorted({ep.name for _, eps in resolved for ep in eps})
     routes: list[Route] = []
     for name in names:
@@ -215,33 +232,11 @@ def _alias_routes(
         mirror_routes = tuple(
             RouteMirror(m.name, ep.key) for m, eps in mirrors for ep in eps if ep.name == name
         )
-        routes.append(
-            Route(
-                alias.org,
-                alias.project,
-                deployment,
-                selector,
-                name,
-                backends,
-                mirror_routes,
-                alias.policy.sticky,
-            )
-        )
+        routes.append(route(name, backends, mirror_routes))
     if resolved and all(len(eps) == 1 for _, eps in resolved):
         backends = tuple(RouteBackend(b.name, b.weight, eps[0].key) for b, eps in resolved)
         mirror_routes = tuple(
             RouteMirror(m.name, eps[0].key) for m, eps in mirrors if len(eps) == 1
         )
-        routes.append(
-            Route(
-                alias.org,
-                alias.project,
-                deployment,
-                selector,
-                None,
-                backends,
-                mirror_routes,
-                alias.policy.sticky,
-            )
-        )
+        routes.append(route(None, backends, mirror_routes))
     return routes

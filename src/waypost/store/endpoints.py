@@ -82,12 +82,7 @@ class EndpointsMixin(StoreBase):
         The row stays locked from the read to the commit, so no other writer can slip in.
         """
         with self._write() as session:
-            endpoint_id, current = locked_endpoint(session, key)
-            if expect is not None and current != expect.value:
-                raise Conflict(
-                    f"endpoint {key} is {current} now, not {expect.value}: "
-                    "it changed meanwhile; look again and retry"
-                )
+            endpoint_id, current = _locked(session, key, expect)
             now = self._now()
             values: dict[str, Any] = {
                 "state": new_state.value,
@@ -124,12 +119,7 @@ class EndpointsMixin(StoreBase):
         With ``expect``, Conflict unless the state is still ``expect`` (as ``record_transition``).
         """
         with self._write() as session:
-            _, current = locked_endpoint(session, key)
-            if expect is not None and current != expect.value:
-                raise Conflict(
-                    f"endpoint {key} is {current} now, not {expect.value}: "
-                    "it changed meanwhile; look again and retry"
-                )
+            _, current = _locked(session, key, expect)
             transition_event(
                 session,
                 key,
@@ -224,6 +214,18 @@ class EndpointsMixin(StoreBase):
             if routing:
                 bump_revision(session)
             return _one(session, key)
+
+
+def _locked(session: Session, key: UnitKey, expect: EndpointState | None) -> tuple[int, str]:
+    """``locked_endpoint``, and with ``expect`` a compare-and-set: Conflict unless the state
+    is still ``expect``."""
+    endpoint_id, current = locked_endpoint(session, key)
+    if expect is not None and current != expect.value:
+        raise Conflict(
+            f"endpoint {key} is {current} now, not {expect.value}: "
+            "it changed meanwhile; look again and retry"
+        )
+    return endpoint_id, current
 
 
 def _one(session: Session, key: UnitKey) -> EndpointRecord:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
@@ -12,10 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from typer.testing import CliRunner
 
-from tests.support.platform import free_port
 from tests.unit.config._support import SEED_AB, SEED_ALIAS, SEED_MIRROR
 from waypost.cli.apply import aliases_from_path, apply_body
 from waypost.cli.main import app
@@ -32,6 +29,7 @@ from waypost.model.routes import LogSink, RouteSnapshot
 from waypost.settings import Settings
 from waypost.store import Store
 
+from .serving import serving
 from .test_api import FakeRuntime, bundle
 
 ALICE = {"Authorization": "Bearer wp_alice"}
@@ -652,23 +650,10 @@ def live(tmp_path: Path) -> Iterator[Live]:
     tokens.allow("wp_alice", Principal("alice", "admin"))
     service = ControlService(settings, store, BundleStore(settings.bundles_dir), ChangeSignal())
     app = create_app(ControlContext(service, FakeRuntime(), tokens))
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, lifespan="off", ws="none", log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="live-api", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise AssertionError("the API did not start within 10s")
-        time.sleep(0.02)
     try:
-        yield Live(f"http://127.0.0.1:{port}", store)
+        with serving(app) as url:
+            yield Live(url, store)
     finally:
-        server.should_exit = True
-        thread.join(10)
         store.close()
 
 

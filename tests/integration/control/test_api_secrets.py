@@ -9,19 +9,15 @@ from __future__ import annotations
 import json
 import logging
 import stat
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from click.testing import Result
 from typer.testing import CliRunner
 
-from tests.support.platform import free_port
 from waypost.cli.main import app as cli_app
 from waypost.control.api import ControlContext, create_app
 from waypost.control.auth import Principal, TokenCheck
@@ -32,6 +28,7 @@ from waypost.control.watch import ChangeSignal
 from waypost.settings import Settings
 from waypost.store import Store
 
+from .serving import serving
 from .test_api import FakeRuntime
 
 ALICE = {"Authorization": "Bearer wp_alice"}
@@ -198,27 +195,10 @@ def live(tmp_path: Path) -> Iterator[Live]:
     settings = Settings(home=tmp_path / "home")
     settings.home.mkdir()
     store = Store.open(settings.db_url)
-    config = uvicorn.Config(
-        create_app(control_app(settings, store)),
-        host="127.0.0.1",
-        port=free_port(),
-        lifespan="off",
-        ws="none",
-        log_level="warning",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="live-api", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise AssertionError("the API did not start within 10s")
-        time.sleep(0.02)
     try:
-        yield Live(f"http://127.0.0.1:{config.port}", store, settings.home)
+        with serving(create_app(control_app(settings, store))) as url:
+            yield Live(url, store, settings.home)
     finally:
-        server.should_exit = True
-        thread.join(10)
         store.close()
 
 

@@ -19,7 +19,7 @@ from waypost.errors import InvalidSpec, Problem
 
 from ..openai import FinishReason, Generation, GenerationRequest, Message
 from .base import Prepared
-from .torchsetup import dtype_of, quantize_int8
+from .torchsetup import load_pretrained
 
 __all__ = ["CausalLM", "context_limit", "trim_at_stop"]
 
@@ -47,12 +47,7 @@ class CausalLM:
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"
-        model: Any = AutoModelForCausalLM.from_pretrained(
-            str(model_dir), local_files_only=True, dtype=dtype_of(args)
-        )
-        if quantization == "int8":
-            model = quantize_int8(model, args)
-        model.eval()
+        model: Any = load_pretrained(AutoModelForCausalLM, model_dir, args, quantization)
         self.tokenizer = tokenizer
         self.model = model
         self.limit = context_limit(model.config, int(str(args["max-model-len"])))

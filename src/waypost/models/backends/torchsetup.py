@@ -31,6 +31,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -39,7 +40,14 @@ from waypost.errors import InvalidSpec
 
 from ..quantize import choose_float_layers, float_layer_limit, rank_by_error
 
-__all__ = ["CALIBRATION_TARGET", "Int8Linear", "configure", "dtype_of", "quantize_int8"]
+__all__ = [
+    "CALIBRATION_TARGET",
+    "Int8Linear",
+    "configure",
+    "dtype_of",
+    "load_pretrained",
+    "quantize_int8",
+]
 
 #: Minimum cosine similarity, over the calibration inputs, of the int8 model's output
 #: to float32's. Well above the 0.99 aimed for on any input: calibration inputs are
@@ -65,6 +73,18 @@ def configure(args: dict[str, object]) -> None:
 
 def dtype_of(args: dict[str, object]) -> torch.dtype:
     return torch.bfloat16 if args.get("dtype") == "bfloat16" else torch.float32
+
+
+def load_pretrained(
+    auto_class: Any, model_dir: Path, args: dict[str, object], quantization: str | None
+) -> Any:
+    """``auto_class.from_pretrained`` on the local files in ``model_dir``, in the args'
+    dtype, int8 if asked, in eval mode: a transformers model ready to serve."""
+    model = auto_class.from_pretrained(str(model_dir), local_files_only=True, dtype=dtype_of(args))
+    if quantization == "int8":
+        model = quantize_int8(model, args)
+    model.eval()
+    return model
 
 
 def quantize_int8(

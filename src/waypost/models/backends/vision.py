@@ -18,7 +18,7 @@ from waypost.errors import InvalidSpec, Problem
 from ..openai import FinishReason, Generation, GenerationRequest
 from .base import Prepared
 from .textgen import context_limit, settle_limits, trim_at_stop
-from .torchsetup import dtype_of, quantize_int8
+from .torchsetup import load_pretrained
 
 __all__ = ["VisionLM"]
 
@@ -30,12 +30,7 @@ class VisionLM:
         self.processor: Any = AutoProcessor.from_pretrained(  # type: ignore[no-untyped-call]
             str(model_dir), local_files_only=True
         )
-        model: Any = AutoModelForImageTextToText.from_pretrained(
-            str(model_dir), local_files_only=True, dtype=dtype_of(args)
-        )
-        if quantization == "int8":
-            model = quantize_int8(model, args)
-        model.eval()
+        model: Any = load_pretrained(AutoModelForImageTextToText, model_dir, args, quantization)
         self.model = model
         text_config = getattr(model.config, "text_config", model.config)
         self.limit = context_limit(text_config, int(str(args["max-model-len"])))
