@@ -27,13 +27,32 @@ selector: a version number, ``latest`` or an alias name):
 - ``waypost_gateway_mirror_dropped_total{project,mirror_target}``
 - ``waypost_gateway_loop_lag_seconds`` (max over workers)
 
-Label children are cached per key, so a request costs a dict lookup and a few
-memory-mapped float writes.
+A request only touches this process's memory: ``request`` adds it to a tally per
+(route, backend, target, status class) -- a latency sum and a count per histogram
+bucket, the bucket found with ``bisect``; the counts add up to the request count -- and
+``flush`` pushes the tallies into the prometheus children. In multiprocess mode every
+``inc`` or ``observe`` on a child takes a lock, calls ``os.getpid()`` and writes a
+memory-mapped file per value (several microseconds per request for a counter and a
+histogram); a flush pays that once per key and second instead. ``refresh`` (every
+second, from the worker) and ``render`` (so a scrape never misses this worker's own
+requests) flush, so the other workers' values in a scrape are up to a second old. The
+worker's shell must flush once more when it stops, or the requests it answered since
+the last refresh are never counted.
+
+A histogram child has no public way to add many observations at once (``observe``
+takes one value), so ``flush`` adds to its value cells directly: ``_buckets[i]`` (the
+count of bucket ``i`` alone, not cumulative: the scrape adds them up) and ``_sum``.
+Those are private to prometheus-client (checked against 0.26; unchanged for many
+releases), and a unit test holds a flushed child to what ``observe`` would have
+produced, so a release that changes them fails there, not in production. Label
+children are cached per key (up to ``_CACHE_LIMIT`` keys).
 """
 
 from __future__ import annotations
 
+import math
 import os
+from bisect import bisect_left
 from collections.abc import Mapping
 from typing import Any
 
@@ -64,7 +83,32 @@ _BUCKETS = (
     30.0,
     60.0,
 )
+#: The histogram's upper bounds as prometheus-client keeps them (``+Inf`` added).
+_BOUNDS = (*_BUCKETS, math.inf)
 _STATUS_CLASS = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
+
+_RequestKey = tuple[str, str, str, int]  # route, backend, target, status class
+
+
+class _Tally:
+    """Requests of one key since the last flush, and the children they go to."""
+
+    __slots__ = ("buckets", "counter", "histogram", "seconds")
+
+    def __init__(self, counter: Counter, histogram: Histogram) -> None:
+        self.counter = counter
+        self.histogram = histogram
+        self.seconds = 0.0
+        self.buckets = [0] * len(_BOUNDS)  # per bucket, not cumulative
+
+    def flush(self) -> None:
+        counts = self.buckets
+        self.counter.inc(sum(counts))
+        cells = self.histogram._buckets
+        for i, count in enumerate(counts):
+            if count:
+                cells[i].inc(count)
+        self.histogram._sum.inc(self.seconds)
 
 
 def mark_dead(pid: int) -> None:
@@ -138,7 +182,8 @@ class Metrics:
             multiprocess_mode="livemax",
             registry=registry,
         )
-        self._request_children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
+        self._request_children: dict[_RequestKey, tuple[Counter, Histogram]] = {}
+        self._tallies: dict[_RequestKey, _Tally] = {}
         self._gauge_children: dict[tuple[str, str], Any] = {}
         self._queued: set[str] = set()
         self._in_flight_keys: set[str] = set()
@@ -146,20 +191,34 @@ class Metrics:
     def request(
         self, project: str, route: str, backend: str, target: str, status: int, seconds: float
     ) -> None:
-        """One request ended (``route``: the prefix it was matched by)."""
-        cls = status // 100
-        key = (route, backend, target, cls)
+        """One request ended (``route``: the prefix it was matched by); counted in
+        this process only until the next ``flush``."""
+        key = (route, backend, target, status // 100)
+        tally = self._tallies.get(key)
+        if tally is None:
+            tally = self._tally(project, key)
+        tally.seconds += seconds
+        tally.buckets[bisect_left(_BOUNDS, seconds)] += 1
+
+    def flush(self) -> None:
+        """Add the requests tallied since the last flush to the prometheus children."""
+        tallies, self._tallies = self._tallies, {}
+        for tally in tallies.values():
+            tally.flush()
+
+    def _tally(self, project: str, key: _RequestKey) -> _Tally:
+        if len(self._tallies) >= _CACHE_LIMIT:
+            self.flush()
         children = self._request_children.get(key)
         if children is None:
-            children = self._request_child(project, route, backend, target, cls)
-        children[0].inc()
-        children[1].observe(seconds)
+            children = self._request_child(project, key)
+        tally = self._tallies[key] = _Tally(*children)
+        return tally
 
-    def _request_child(
-        self, project: str, route: str, backend: str, target: str, cls: int
-    ) -> tuple[Any, Any]:
+    def _request_child(self, project: str, key: _RequestKey) -> tuple[Counter, Histogram]:
         if len(self._request_children) >= _CACHE_LIMIT:
             self._request_children.clear()
+        route, backend, target, cls = key
         parts = route.split("/")
         deployment = parts[2] if len(parts) > 2 else ""
         alias = parts[3] if len(parts) > 3 else ""
@@ -170,7 +229,7 @@ class Metrics:
             self._requests.labels(project, deployment, version, alias, backend, status_class),
             self._duration.labels(project, deployment, alias, backend),
         )
-        self._request_children[(route, backend, target, cls)] = children
+        self._request_children[key] = children
         return children
 
     def _gauge(self, gauge: Gauge, name: str, target: str) -> Any:
@@ -198,7 +257,9 @@ class Metrics:
         self, in_flight: Mapping[str, int], queue_depths: Mapping[str, int], lag_seconds: float
     ) -> None:
         """The gauges, set periodically rather than on every request (cheaper): requests
-        in flight and waiting per target (0 once a target has none) and loop lag."""
+        in flight and waiting per target (0 once a target has none) and loop lag; and
+        the requests tallied since the last call are flushed."""
+        self.flush()
         self._in_flight_keys = self._set_all(
             self._in_flight, "in_flight", in_flight, self._in_flight_keys
         )
@@ -215,7 +276,9 @@ class Metrics:
         return set(values)
 
     def render(self) -> bytes:
-        """The scrape: every worker's values when in multiprocess mode, else this one's."""
+        """The scrape: every worker's values when in multiprocess mode, else this one's
+        (this worker's requests flushed first, so they are never stale here)."""
+        self.flush()
         if self._directory is None:
             return generate_latest(self._registry)
         registry = CollectorRegistry(auto_describe=False)

@@ -228,6 +228,7 @@ async def serve(config: WorkerConfig) -> int:
         await upstream.close()
         sock.close()
         request_log.flush()
+        handler.metrics.flush()  # the requests since the last periodic flush
     log.info("worker %s stopped", os.getpid())
     return 1 if crashed else 0
 
