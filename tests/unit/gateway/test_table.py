@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from waypost.gateway.core.table import RouteTable
+from waypost.errors import BadRequest
+from waypost.gateway.core.table import MATCH_CACHE_SIZE, RouteTable
 from waypost.model.routes import (
     LogSink,
     ReplicaAddress,
@@ -225,3 +226,24 @@ def test_the_table_carries_the_snapshot_log_sinks() -> None:
     assert RouteTable.from_snapshot(snapshot).log_sinks == sinks
     assert RouteTable.from_snapshot(SNAPSHOT).log_sinks == ()
     assert RouteTable.empty().log_sinks == ()
+
+
+def test_a_repeated_path_is_matched_once_and_malformed_ones_are_never_kept() -> None:
+    table = RouteTable.from_snapshot(SNAPSHOT)
+    first = table.match("/acme/shop/hello/1/web/x")
+    assert first is not None
+    assert table.match("/acme/shop/hello/1/web/x") is first
+    assert table.match("/acme/shop/hello/3/web") is None  # a miss is kept too, and stays one
+    assert table.match("/acme/shop/hello/3/web") is None
+    for _ in range(2):  # refused every time, never cached as a miss
+        with pytest.raises(BadRequest):
+            table.match("/acme/shop/hello/../1/web")
+
+
+def test_the_match_cache_forgets_everything_once_full() -> None:
+    table = RouteTable.from_snapshot(SNAPSHOT)
+    for n in range(MATCH_CACHE_SIZE + 10):
+        found = table.match(f"/acme/shop/hello/1/web/{n}")
+        assert found is not None
+        assert found.rest == f"/{n}"
+    assert len(table._cache) <= MATCH_CACHE_SIZE

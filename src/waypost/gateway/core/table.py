@@ -6,7 +6,10 @@ alias whose backends each have exactly one endpoint) by
 ``(org, project, deployment, selector)``. ``match(path)`` normalizes the path
 (see ``paths``), then does at most two dict lookups, so its cost does not grow
 with the number of routes. Segments compare whole, so ``/a/b/c/1/web`` never
-matches a request for ``/a/b/c/1/webx``.
+matches a request for ``/a/b/c/1/webx``. A table remembers the matches of the last
+``MATCH_CACHE_SIZE`` distinct paths (most traffic goes to a few URLs, and the table
+never changes), so a repeated path skips normalizing too; the memory is bounded by
+forgetting them all once it is full.
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ from waypost.gateway.core.access import Grants
 from waypost.gateway.core.paths import LEADING_SEGMENTS, RequestPath, normalize
 from waypost.model.routes import LogSink, Route, RouteSnapshot, RouteTarget
 
-__all__ = ["RouteMatch", "RouteTable"]
+__all__ = ["MATCH_CACHE_SIZE", "RouteMatch", "RouteTable"]
+
+#: Distinct request paths whose match a table keeps.
+MATCH_CACHE_SIZE = 4096
 
 _NO_TARGETS: Mapping[str, RouteTarget] = MappingProxyType({})
 
@@ -54,6 +60,7 @@ class RouteTable:
     """Routes of one snapshot revision; build a new table to change anything."""
 
     __slots__ = (
+        "_cache",
         "_endpointless",
         "_routed",
         "_targets",
@@ -81,6 +88,7 @@ class RouteTable:
         self._endpointless = endpointless
         self._targets = targets
         self.route_count = len(routed) + len(endpointless)
+        self._cache: dict[str, RouteMatch | None] = {}
 
     @classmethod
     def empty(cls) -> RouteTable:
@@ -121,7 +129,16 @@ class RouteTable:
 
     def match(self, path: str) -> RouteMatch | None:
         """The route for a raw request path (no query); BadRequest if the path is malformed."""
-        return self.match_normalized(normalize(path))
+        cache = self._cache
+        try:
+            return cache[path]
+        except KeyError:
+            pass
+        found = self.match_normalized(normalize(path))
+        if len(cache) >= MATCH_CACHE_SIZE:
+            cache.clear()
+        cache[path] = found
+        return found
 
     def match_normalized(self, path: RequestPath) -> RouteMatch | None:
         key = path.endpoint_key()
