@@ -15,7 +15,7 @@ __all__ = ["BodyTooLarge", "ChunkSource", "LimitedBody"]
 
 
 class ChunkSource(Protocol):
-    """What a request body is read from (aiohttp's ``StreamReader`` fits)."""
+    """What a request body is read from (``h1server.RequestBody`` fits)."""
 
     async def readany(self) -> bytes: ...
 

@@ -27,9 +27,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiohttp import web
-from multidict import CIMultiDictProxy
-
 from waypost.gateway.background import Background
 from waypost.gateway.bodylimit import ChunkSource
 from waypost.gateway.core.access import PRIVATE
@@ -41,6 +38,7 @@ from waypost.gateway.core.logline import MirrorOutcome, MirrorRecord, RequestRec
 from waypost.gateway.core.mirror import Admit, Lane, body_plan, mirror_path
 from waypost.gateway.core.table import RouteMatch
 from waypost.gateway.core.traffic import TrafficCounter
+from waypost.gateway.h1server import Headers, HttpRequest
 from waypost.gateway.metrics import Metrics
 from waypost.gateway.options import MirrorOptions
 from waypost.gateway.requestlog import RequestLog
@@ -68,7 +66,7 @@ class _Body:
 class _Copy:
     record: MirrorRecord
     query: str
-    headers: CIMultiDictProxy[str]  # the client's, as received (immutable)
+    headers: Headers  # the client's, as received
     client_ip: str | None
     client_host: str | None
     rest: str
@@ -108,7 +106,7 @@ class Mirrors:
         self.memory = 0
 
     def begin(
-        self, request: web.BaseRequest, match: RouteMatch, record: RequestRecord, query: str
+        self, request: HttpRequest, match: RouteMatch, record: RequestRecord, query: str
     ) -> MirrorBatch:
         """The copies of ``request``; sent now if it has no body, else once it is read."""
         batch = MirrorBatch(self, request, match, record, query)
@@ -273,7 +271,7 @@ class MirrorBatch:
     def __init__(
         self,
         mirrors: Mirrors,
-        request: web.BaseRequest,
+        request: HttpRequest,
         match: RouteMatch,
         record: RequestRecord,
         query: str,

@@ -17,9 +17,8 @@ workers, or the gateway that replaces this one); every response from then on car
 ``Connection: close``; keep-alive connections get up to ``_SETTLE_SECONDS`` to send
 their next request (answered, then closed) instead of being closed under a client
 that is about to use them; then the worker waits for the requests in flight, and only
-what is still running at the deadline is cancelled. (aiohttp's own shutdown closes
-idle keep-alive connections at once, racing their clients, and waits up to twice
-its timeout.)
+what is still running at the deadline is cancelled. (Closing idle keep-alive
+connections at once would race clients that are sending on them.)
 
 Two more periodic tasks: the event loop lag monitor (a timer every
 ``_LAG_INTERVAL`` seconds; how late it fires feeds ``core.lag.LoopLag``, which sheds
@@ -42,12 +41,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
 from waypost.gateway.core.lag import LoopLag
 from waypost.gateway.core.table import RouteTable
+from waypost.gateway.h1server import H1Server
 from waypost.gateway.options import GatewayOptions
-from waypost.gateway.protocol import GatewayServer
 from waypost.gateway.reporter import Reporter
 from waypost.gateway.requestlog import RequestLog
 from waypost.gateway.server import ProxyHandler
@@ -176,19 +174,12 @@ async def serve(config: WorkerConfig) -> int:
         replicas=handler.balancer.in_flight,
     )
     limits = config.options.request
-    server = GatewayServer(
+    server = H1Server(
         handler,
-        handler_cancellation=True,
-        access_log=None,
-        max_line_size=limits.max_header_size,
-        max_field_size=limits.max_header_size,
-        # aiohttp closes a connection that is waiting for a request (nothing, or part of
-        # a request line and headers) this long after it opened or its last response
-        # ended: the idle keep-alive timeout doubles as the request-header deadline.
-        keepalive_timeout=limits.header_timeout,
-        lingering_time=_LINGER_SECONDS,
+        max_header_size=limits.max_header_size,
+        header_timeout=limits.header_timeout,
+        linger=_LINGER_SECONDS,
     )
-    runner = web.ServerRunner(server, shutdown_timeout=_CANCEL_SECONDS)
     background: list[asyncio.Task[None]] = []
     crashed: list[str] = []
 
@@ -197,10 +188,9 @@ async def serve(config: WorkerConfig) -> int:
         task.add_done_callback(lambda t: _background_done(t, stopping, crashed))
         background.append(task)
 
+    listener: asyncio.Server | None = None
     try:
-        await runner.setup()
-        site = web.SockSite(runner, sock, backlog=config.backlog)
-        await site.start()
+        listener = await loop.create_server(server, sock=sock, backlog=config.backlog)
         log.info("worker %s serving on http://%s:%s", os.getpid(), config.host, config.port)
         start(sync.run(), "gateway-route-sync")
         start(reporter.run(internal), "gateway-traffic-report")
@@ -211,9 +201,11 @@ async def serve(config: WorkerConfig) -> int:
             start(_watch_parent(config.parent_pid, stopping), "gateway-parent-watch")
         await stopping.wait()
         log.info("worker %s draining (up to %gs)", os.getpid(), config.grace)
-        await _drain(site, server, handler, config.grace)
+        await _drain(listener, server, handler, config.grace)
     finally:
-        await runner.cleanup()
+        if listener is not None:
+            listener.close()
+        await _cancel_all(server, handler)
         for task in background:
             task.cancel()
         for task in background:
@@ -269,18 +261,18 @@ def _background_done(task: asyncio.Task[None], stopping: asyncio.Event, crashed:
 
 
 async def _drain(
-    site: web.BaseSite, server: web.Server, handler: ProxyHandler, grace: float
+    listener: asyncio.Server, server: H1Server, handler: ProxyHandler, grace: float
 ) -> None:
     """Stop accepting, let keep-alive clients move on, wait for requests in flight."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + grace
-    await site.stop()
-    handler.draining = True
+    listener.close()
+    server.draining = True
     settle = loop.time() + min(_SETTLE_SECONDS, grace)
-    # aiohttp signals neither "a connection closed" nor "a handler ended": poll.
+    # Neither "a connection closed" nor "a handler ended" is signalled: poll.
     while server.connections and loop.time() < settle:  # noqa: ASYNC110
         await asyncio.sleep(0.02)
-    server.pre_shutdown()  # idle connections close now, busy ones after their response
+    server.close_idle()  # busy connections close after their response
     while handler.active and loop.time() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.02)
     if handler.active:
@@ -290,6 +282,15 @@ async def _drain(
             handler.active,
             grace,
         )
+
+
+async def _cancel_all(server: H1Server, handler: ProxyHandler) -> None:
+    """Cancel what still runs and close every connection; give handlers a moment to end."""
+    server.cancel_all()
+    loop = asyncio.get_running_loop()
+    end = loop.time() + _CANCEL_SECONDS
+    while handler.active and loop.time() < end:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
 
 
 async def _watch_lag(lag: LoopLag) -> None:

@@ -1,12 +1,13 @@
 """The request handler: match, choose, hold, admit, balance, forward, mirror, stream back, log.
 
-``ProxyHandler`` is an aiohttp low-level handler (no router, no middlewares): every
-decision is a call into ``core``; this module only moves bytes and turns failures
-into JSON errors of one shape (``{"error", "message"}``):
+``ProxyHandler`` is the handler ``h1server`` calls for every request: every decision is
+a call into ``core``; this module only moves bytes and turns failures into JSON errors
+of one shape (``{"error", "message"}``):
 
 - ambiguous body framing (``core.framing``): 400; a declared body over ``--max-body``:
-  413 before the body is read, a chunked body that streams past it: 413 (both close
-  the connection); malformed path: 400; no route: 404;
+  413 before the body is read, a chunked body that streams past it: 413, a chunk that
+  breaks the framing: 400 (all three close the connection); malformed path: 400; no
+  route: 404;
 - a private backend target (``core.access``): 401 with ``WWW-Authenticate: Bearer``
   without a bearer token, 403 for a token that may not invoke it; checked before any
   replica is touched or woken, and the token is not passed on to the replica;
@@ -30,24 +31,20 @@ client's body is handed to the upstream client as a stream (through the mirror t
 when the route has mirrors, and kept up to ``REPLAY_LIMIT`` bytes so a failed attempt
 can be replayed), and the response is written back chunk by chunk as it arrives, so
 chunked responses and server-sent events reach the client without delay. A WebSocket
-handshake is relayed by ``websocket``. Every request ends in one request-log line, in
-the traffic counts of the report and in the metrics. While the worker drains
-(``draining``), every response closes its connection, so keep-alive clients move to
-another worker or gateway.
+handshake is passed to the replica and the connections spliced by ``websocket``.
+Every request ends in one request-log line, in the traffic counts of the report and
+in the metrics. (While the worker drains, ``h1server`` closes every connection after
+its response, so keep-alive clients move to another worker or gateway.)
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import random
 import time
 from collections.abc import Callable
-
-from aiohttp import web
-from aiohttp.http import HttpVersion11
 
 from waypost.errors import (
     BadGateway,
@@ -82,6 +79,7 @@ from waypost.gateway.core.split import choose, sticky_draw, sticky_key
 from waypost.gateway.core.table import RouteMatch, RouteTable
 from waypost.gateway.core.traffic import TrafficCounter
 from waypost.gateway.forward import Forwarder
+from waypost.gateway.h1server import HttpRequest, MalformedBody, Response, json_response
 from waypost.gateway.holds import HoldQueue
 from waypost.gateway.metrics import CONTENT_TYPE, Metrics
 from waypost.gateway.mirrors import MirrorBatch, Mirrors
@@ -90,12 +88,7 @@ from waypost.gateway.overload import Limiter
 from waypost.gateway.replay import ReplayBody
 from waypost.gateway.requestlog import RequestLog
 from waypost.gateway.upstream import Timeouts, Upstream, UpstreamError, UpstreamResponse
-from waypost.gateway.websocket import (
-    is_upgrade,
-    offered_protocols,
-    relay_websocket,
-    upstream_ws_headers,
-)
+from waypost.gateway.websocket import is_upgrade, tunnel_websocket
 from waypost.model.routes import ReplicaAddress, RouteTarget
 
 __all__ = ["HEALTH_PATH", "METRICS_PATH", "ProxyHandler"]
@@ -105,11 +98,8 @@ log = logging.getLogger("waypost.gateway")
 HEALTH_PATH = "/-/health"
 METRICS_PATH = "/-/metrics"
 _RESERVED = "/-/"
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 #: Responses with a declared body up to this size are passed on whole, in one write.
 _WHOLE_LIMIT = 64 * 1024
-#: Largest WebSocket message relayed, either way.
-_WS_MAX_MESSAGE = 4 * 1024 * 1024
 
 
 def _new_request_id() -> str:
@@ -181,10 +171,8 @@ class ProxyHandler:
         )
         # Sleeping mirror targets a copy could not reach: reported once, so they wake.
         self._wake: set[str] = set()
-        #: Requests being handled now (the drain waits for them).
+        #: Requests being handled now.
         self.active = 0
-        #: Set when the worker drains: every response then closes its connection.
-        self.draining = False
 
     def swap(self, table: RouteTable) -> None:
         """Serve ``table`` from now on; requests in flight keep the one they matched."""
@@ -219,16 +207,13 @@ class ProxyHandler:
     def _mirror_found_sleeping(self, key: str) -> None:
         self._wake.add(key)
 
-    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def __call__(self, request: HttpRequest) -> Response | None:
         started = self._clock()
         path, query = split_target(request.raw_path)
         record = RequestRecord(self._new_request_id(), request.method, path)
         self.active += 1
         try:
-            response = await self._handle(request, path, query, record)
-            if self.draining:
-                response.force_close()
-            return response
+            return await self._handle(request, path, query, record)
         except asyncio.CancelledError:
             record.status = CLIENT_CLOSED
             raise
@@ -246,8 +231,8 @@ class ProxyHandler:
             self._log.request(record, latency_ms)
 
     async def _handle(
-        self, request: web.BaseRequest, path: str, query: str, record: RequestRecord
-    ) -> web.StreamResponse:
+        self, request: HttpRequest, path: str, query: str, record: RequestRecord
+    ) -> Response | None:
         if path.startswith(_RESERVED):
             return self._own(request, path, record)
         problem = framing_problem(request.version, request.headers.items())
@@ -305,12 +290,12 @@ class ProxyHandler:
 
     async def _proxy(
         self,
-        request: web.BaseRequest,
+        request: HttpRequest,
         match: RouteMatch,
         target: RouteTarget,
         query: str,
         record: RequestRecord,
-    ) -> web.StreamResponse:
+    ) -> Response | None:
         replica = self.balancer.pick(target, now=self._clock())
         if replica is None:  # a table without ready replicas came in meanwhile
             return _error(Unavailable(f"/{match.prefix} has no ready replica"), record)
@@ -331,7 +316,7 @@ class ProxyHandler:
                     request, match, target, replica, path, query, headers, record, batch
                 )
             except WaypostError as exc:
-                return _error(exc, record, close=isinstance(exc, TooLarge))
+                return _error(exc, record, close=isinstance(exc, TooLarge | BadRequest))
             ok: bool | None = None
             try:
                 response, ok = await _relay(request, upstream_response, record)
@@ -345,7 +330,7 @@ class ProxyHandler:
 
     async def _send(
         self,
-        request: web.BaseRequest,
+        request: HttpRequest,
         match: RouteMatch,
         target: RouteTarget,
         replica: ReplicaAddress,
@@ -357,11 +342,8 @@ class ProxyHandler:
     ) -> tuple[UpstreamResponse, ReplicaAddress]:
         """Open the upstream request (with the retries ``forward`` allows)."""
         has_body = request.body_exists
-        if has_body and request.version == HttpVersion11:
-            expect = request.headers.get(EXPECT, "")
-            if expect.lower() == "100-continue":
-                await request.writer.write(_CONTINUE)
-                request.writer.output_size = 0  # the real response has not started yet
+        if has_body and (request.headers.get(EXPECT) or "").lower() == "100-continue":
+            request.send_continue()
         limited = LimitedBody(request.content, self._max_body)
         body: ReplayBody | None = None
         if has_body:
@@ -376,6 +358,8 @@ class ProxyHandler:
         except (UpstreamError, BodyTooLarge) as exc:
             if limited.exceeded:
                 raise _body_over(self._max_body) from exc
+            if isinstance(request.content.error, MalformedBody):
+                raise BadRequest(str(request.content.error)) from exc
             log.warning("request %s: %s", record.request_id, exc)
             raise BadGateway(f"the client's request body to /{match.prefix} broke off") from exc
         if limited.exceeded:  # the replica answered before the body was cut off
@@ -386,7 +370,7 @@ class ProxyHandler:
 
     async def _websocket(
         self,
-        request: web.BaseRequest,
+        request: HttpRequest,
         match: RouteMatch,
         target: RouteTarget,
         replica: ReplicaAddress,
@@ -394,20 +378,16 @@ class ProxyHandler:
         query: str,
         headers: list[tuple[str, str]],
         record: RequestRecord,
-    ) -> web.StreamResponse:
+    ) -> Response | None:
         record.replica = replica.id
         self.balancer.start(target.key, replica.id)
         ok: bool | None = None
         try:
+            target_path = f"{path}?{query}" if query else path
+            timeouts = Timeouts(target.connect_timeout, target.timeout)
             try:
-                upstream = await self._upstream.websocket(
-                    replica.address,
-                    path,
-                    query,
-                    upstream_ws_headers(headers),
-                    offered_protocols(request),
-                    Timeouts(target.connect_timeout, target.timeout),
-                    _WS_MAX_MESSAGE,
+                tunnel = await tunnel_websocket(
+                    request, replica.address, target_path, headers, record.request_id, timeouts
                 )
             except UpstreamError as exc:
                 ok = False
@@ -416,10 +396,9 @@ class ProxyHandler:
                     BadGateway(f"the replica of /{match.prefix} refused the WebSocket"), record
                 )
             ok = True
-            response, messages = await relay_websocket(request, upstream, _WS_MAX_MESSAGE)
             record.status = 101
-            log.debug("request %s: WebSocket closed after %s messages", record.request_id, messages)
-            return response
+            record.bytes_out = await tunnel.closed()
+            return None
         finally:
             self._finish(target.key, replica.id, ok)
 
@@ -429,7 +408,7 @@ class ProxyHandler:
             log.warning("replica %s of %s ejected after failures", replica_id, target_key)
             self.metrics.ejection(target_key)
 
-    def _own(self, request: web.BaseRequest, path: str, record: RequestRecord) -> web.Response:
+    def _own(self, request: HttpRequest, path: str, record: RequestRecord) -> Response:
         if request.method not in ("GET", "HEAD") or path not in (HEALTH_PATH, METRICS_PATH):
             return _error(NotFound(f"no gateway resource at {path}"), record)
         if path == METRICS_PATH:
@@ -443,22 +422,20 @@ class ProxyHandler:
                 )
             body = self.metrics.render()
             record.status, record.bytes_out = 200, len(body)
-            response = web.Response(
-                status=200, body=body, headers={X_REQUEST_ID: record.request_id}
-            )
-            response.headers["Content-Type"] = CONTENT_TYPE
-            return response
+            headers = [(X_REQUEST_ID, record.request_id), ("Content-Type", CONTENT_TYPE)]
+            return Response(200, headers, body)
         table = self.table
         health = {"status": "ok", "routes": len(table), "revision": table.revision}
         return _json(200, health, record)
 
 
 async def _relay(
-    request: web.BaseRequest, upstream: UpstreamResponse, record: RequestRecord
-) -> tuple[web.StreamResponse, bool | None]:
-    """Stream the upstream response to the client, chunk by chunk as it arrives; the
-    response and how the replica did (True: answered below 500, False: 5xx or broken
-    off, None: the client left first)."""
+    request: HttpRequest, upstream: UpstreamResponse, record: RequestRecord
+) -> tuple[Response | None, bool | None]:
+    """Send the upstream response to the client: whole when it is in, else streamed chunk
+    by chunk as it arrives (None is then returned in place of a response), and how the
+    replica did (True: answered below 500, False: 5xx or broken off, None: the client
+    left first)."""
     headers = response_headers(upstream.headers, record.request_id)
     status = record.status = upstream.status
     answered = status < 500
@@ -471,60 +448,60 @@ async def _relay(
             log.warning("request %s: the replica's response is broken: %r", record.request_id, exc)
             return _error(BadGateway("the replica sent a broken response"), record), False
         record.bytes_out = len(body)
-        whole = web.Response(status=status, reason=upstream.reason, body=body, headers=headers)
-        return whole, answered
+        return Response(status, headers, body, reason=upstream.reason), answered
     if await upstream.wait_complete(_WHOLE_LIMIT):
         # A small declared body that came in a packet after the headers (gunicorn
         # writes them apart): one write to the client all the same. If it breaks off
         # instead, the client gets what came, cut short, as below.
         body = upstream.body()
         record.bytes_out = len(body)
-        whole = web.Response(status=status, reason=upstream.reason, body=body, headers=headers)
-        return whole, answered
-    response = web.StreamResponse(status=status, reason=upstream.reason, headers=headers)
+        return Response(status, headers, body, reason=upstream.reason), answered
     try:
-        await response.prepare(request)
+        await request.start(status, headers, reason=upstream.reason)
         for _ in range(1 << 62):  # bounded by the end of the upstream body
             chunk = await upstream.readany()
             if not chunk:
                 break
-            await response.write(chunk)
+            await request.write(chunk)
             record.bytes_out += len(chunk)
     except ConnectionError:
         record.status = CLIENT_CLOSED  # the client went away; nothing left to tell it
-        return response, None
+        return None, None
     except UpstreamError as exc:
         # The status line is out: the client can only learn of the failure from a
         # response cut short, so close its connection instead of ending the body.
         log.warning("request %s: the replica broke off its response: %r", record.request_id, exc)
-        request.protocol.force_close()
-        return response, False
-    return response, answered
+        request.abort()
+        return None, False
+    request.end()
+    return None, answered
 
 
 def _body_over(limit: int) -> TooLarge:
     return TooLarge(f"the request body is over the limit of {limit} bytes")
 
 
-def _error(exc: WaypostError, record: RequestRecord, *, close: bool = False) -> web.Response:
+def _error(exc: WaypostError, record: RequestRecord, *, close: bool = False) -> Response:
     """The JSON error response; ``close``: end the connection after it (the request's
     body is left unread, or its framing cannot be trusted)."""
-    response = _json(exc.status, exc.to_json(), record)
+    headers = [(X_REQUEST_ID, record.request_id)]
     if isinstance(exc, Unavailable):
-        response.headers[RETRY_AFTER] = "1"
+        headers.append((RETRY_AFTER, "1"))
     elif isinstance(exc, Unauthorized):
-        response.headers[WWW_AUTHENTICATE] = "Bearer"
-    if close:
-        response.force_close()
-    return response
+        headers.append((WWW_AUTHENTICATE, "Bearer"))
+    return _json(exc.status, exc.to_json(), record, headers, close=close)
 
 
-def _json(status: int, body: dict[str, object], record: RequestRecord) -> web.Response:
-    data = json.dumps(body).encode()
-    record.status, record.bytes_out = status, len(data)
-    return web.Response(
-        status=status,
-        body=data,
-        content_type="application/json",
-        headers={X_REQUEST_ID: record.request_id},
+def _json(
+    status: int,
+    body: dict[str, object],
+    record: RequestRecord,
+    headers: list[tuple[str, str]] | None = None,
+    *,
+    close: bool = False,
+) -> Response:
+    response = json_response(
+        status, body, headers or [(X_REQUEST_ID, record.request_id)], close=close
     )
+    record.status, record.bytes_out = status, len(response.body)
+    return response

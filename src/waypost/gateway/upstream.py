@@ -11,8 +11,7 @@ connections per replica.
 The client is the gateway's own (``h1client``: HTTP/1.1 on asyncio Protocols with
 ``httptools``), not aiohttp's ``ClientSession``: under ``bench.gateway`` aiohttp's
 client request path was most of the CPU a proxied request cost. WebSocket
-handshakes, rare and long-lived, still go through an aiohttp session, opened on
-the first one.
+handshakes open a connection of their own (``websocket``), outside the pool.
 
 A failure to connect is ``UpstreamConnectError``: the request was not sent, so the
 caller may try another replica. A failure after that, before the response headers,
@@ -27,18 +26,11 @@ connection, ``read`` for the response headers and then for each read of the body
 is). An idempotent request with a body known in advance is sent once more on a fresh
 connection when a pooled keep-alive connection turns out to be closed (RFC 9112
 section 9.3.1); every other retry decision is the caller's.
-
-``websocket`` opens a WebSocket to a replica (``websocket`` module relays it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-
-import aiohttp
-from aiohttp import hdrs
-from yarl import URL
 
 from waypost.gateway.h1client import (
     Body,
@@ -86,8 +78,6 @@ class Upstream:
     def __init__(self, pool: H1Pool, options: UpstreamOptions | None = None) -> None:
         self._pool = pool
         self._options = options or UpstreamOptions()
-        #: For WebSocket handshakes only; opened on the first.
-        self._session: aiohttp.ClientSession | None = None
 
     @classmethod
     def create(cls, options: UpstreamOptions | None = None) -> Upstream:
@@ -129,66 +119,5 @@ class Upstream:
             read_timeout=timeouts.read,
         )
 
-    def _websocket_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            opts = self._options
-            connector = aiohttp.TCPConnector(
-                limit=0,
-                limit_per_host=opts.per_replica,
-                keepalive_timeout=opts.keepalive,
-                use_dns_cache=True,
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                cookie_jar=aiohttp.DummyCookieJar(),
-                auto_decompress=False,
-                skip_auto_headers=(
-                    hdrs.ACCEPT,
-                    hdrs.ACCEPT_ENCODING,
-                    hdrs.USER_AGENT,
-                    hdrs.CONTENT_TYPE,
-                ),
-                timeout=aiohttp.ClientTimeout(
-                    total=None,
-                    connect=opts.pool_timeout,
-                    sock_connect=opts.connect_timeout,
-                    sock_read=None,
-                ),
-                trust_env=False,
-            )
-        return self._session
-
-    async def websocket(
-        self,
-        address: str,
-        path: str,
-        query: str,
-        headers: list[tuple[str, str]],
-        protocols: Sequence[str],
-        timeouts: Timeouts,
-        max_message: int,
-    ) -> aiohttp.ClientWebSocketResponse:
-        """Open a WebSocket to ``address``; the caller closes it."""
-        url = URL.build(
-            scheme="http", authority=address, path=path, query_string=query, encoded=True
-        )
-        try:
-            return await self._websocket_session().ws_connect(
-                url,
-                headers=headers,
-                protocols=tuple(protocols),
-                autoclose=False,
-                autoping=True,
-                max_msg_size=max_message,
-                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=timeouts.connect),
-                compress=0,
-            )
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            raise UpstreamConnectError(f"could not connect to {address}: {exc}") from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise UpstreamError(f"{address} refused the WebSocket: {exc!r}") from exc
-
     async def close(self) -> None:
         await self._pool.close()
-        if self._session is not None:
-            await self._session.close()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import resource
 import select
 import socket
@@ -41,6 +42,8 @@ MARK = "spoof"
 PRIVATE_TOKEN = "tok-spoof-ok"  # a valid token that must not reach the replica either
 #: A row's answer, read until this many seconds pass without a byte (or the close).
 QUIET = 0.15
+#: A status line anywhere in what came back (a smuggled answer follows a body, not a CRLF).
+STATUS_LINE = re.compile(rb"HTTP/1\.[01] [1-5][0-9][0-9] ")
 SLOW_CONNECTIONS = 500
 HEADER_TIMEOUT = 10.0
 
@@ -345,7 +348,7 @@ def exchange(
                 quiet_until = time.monotonic() + QUIET
     first = received.split(b"\r\n", 1)[0].split()
     status = int(first[1]) if len(first) >= 2 and first[1].isdigit() else 0
-    return Answer(status, received.count(b"HTTP/1."), closed)
+    return Answer(status, len(STATUS_LINE.findall(received)), closed)
 
 
 def breaches(records: list[Recorded], attacked: set[str]) -> list[str]:

@@ -1,10 +1,10 @@
 """Request framing: refuse what two HTTP parsers could read as different requests.
 
-aiohttp's parsers (llhttp in C, and the pure-Python one) already refuse
+The server's parser (llhttp, through httptools) already refuses
 ``Content-Length`` with ``Transfer-Encoding``, repeated ``Content-Length``, a
 ``Content-Length`` that is not digits, any transfer coding but a single ``chunked``,
 and malformed chunk sizes. ``framing_problem`` checks the headers once more,
-independently of the parser, and adds what both parsers accept: ``Transfer-Encoding``
+independently of the parser, and adds what the parser accepts: ``Transfer-Encoding``
 on an HTTP/1.0 request (RFC 9112 section 6.1: a server must treat it as faulty
 framing). Any problem is a 400 and the connection is closed, since where the next
 request starts is no longer known.

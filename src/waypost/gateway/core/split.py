@@ -17,12 +17,12 @@ keys as it receives.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from waypost.model.routes import Route
 
-__all__ = ["Choice", "choose", "cookie_value", "sticky_draw", "sticky_key"]
+__all__ = ["Choice", "HeaderLookup", "choose", "cookie_value", "sticky_draw", "sticky_key"]
 
 _DRAW_SCALE = float(1 << 64)
 
@@ -64,11 +64,17 @@ def sticky_draw(key: str) -> float:
     return int.from_bytes(digest, "big") / _DRAW_SCALE
 
 
-def sticky_key(sticky: str | None, headers: Mapping[str, str]) -> str | None:
+class HeaderLookup(Protocol):
+    """Request headers looked up by name, in any case."""
+
+    def get(self, name: str, /) -> str | None: ...
+
+
+def sticky_key(sticky: str | None, headers: HeaderLookup) -> str | None:
     """The value a sticky route is keyed on, if the request carries it.
 
     ``sticky`` is ``header:NAME`` or ``cookie:NAME``; ``headers`` must look names up
-    case-insensitively (the shell passes its request's header multidict). An unknown
+    case-insensitively (the shell passes its request's ``Headers``). An unknown
     kind or a missing or empty value gives None: the request gets a random draw.
     """
     if not sticky:
