@@ -7,7 +7,9 @@ fixed connections, keep-alive, loopback, fixed duration) loads, in turn:
 
 - the app directly;
 - nginx as a keep-alive reverse proxy (config written to a temporary directory, run
-  in the foreground, stopped by PID), with 1 and with 2 worker processes;
+  in the foreground, stopped by PID), with 1 and with 2 worker processes, each plain
+  and with a mirror: ``mirror`` (ngx_http_mirror_module) sends a copy of every request,
+  over a keep-alive upstream, to the same failing mirror replica the gateway uses;
 - the gateway with 1 and with 2 workers, fed a route snapshot by the test suite's fake
   control plane: a version URL; an alias with a 2-way split (two targets, same app);
   an alias with a mirror whose replica answers 500 at once (the worst mirror: every
@@ -17,11 +19,15 @@ fixed connections, keep-alive, loopback, fixed duration) loads, in turn:
   a queue of 100, under 400 connections (memory must stay bounded; most get 503).
 
 It prints requests/s, p50 and p99 (wrk's), errors (non-2xx and socket errors), the
-ratios gateway/direct and gateway/nginx (nginx with as many workers as the gateway),
-and the gateway's resident memory idle and under load (summed over its processes).
-Targets: throughput >= 0.9x nginx's, p99 <= 1.2x nginx's; the mirror row's p99
-within 5 % of the version row's. The machine is shared: run it when it is quiet,
-and compare rows of one run, not runs.
+ratio to direct, and for gateway rows the ratios to nginx with as many workers: plain
+nginx, except the mirror row, which is compared with nginx + mirror. "cpu us/req" is
+the proxy's CPU time (user + system, summed over its processes from /proc) during the
+run over the requests wrk completed; "mirrored" is the share of those requests whose
+copy reached the mirror replica. Then the gateway's resident memory idle and under
+load (summed over its processes). Targets: throughput >= 0.9x nginx, p99 <= 1.2x
+nginx; the mirror row's p99 within 5 % of the version row's (issue #3). The machine is
+shared: run it when it is quiet, and compare rows of one run, not runs
+(``bench.gateway_cpu`` measures the gateway's CPU per request without that noise).
 """
 
 from __future__ import annotations
@@ -39,7 +45,15 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bench.procs import WrkResult, parse_wrk, require, rss_kib, start_app, start_nginx
+from bench.procs import (
+    WrkResult,
+    cpu_seconds,
+    parse_wrk,
+    require,
+    rss_kib,
+    start_app,
+    start_nginx,
+)
 from tests.integration.gateway.doubles import FakeControlPlane, ServerThread, _Site
 from tests.integration.gateway.support import TOKEN, GatewayProcess, build_snapshot, free_port
 from waypost.model.routes import RouteSnapshot
@@ -57,18 +71,31 @@ URLS = {
 
 
 class Failing(_Site):
-    """A mirror replica that answers 500 at once and keeps nothing."""
+    """A mirror replica that answers 500 at once and keeps only a count of requests."""
+
+    received = 0
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         await request.read()
+        self.received += 1
         return web.Response(status=500, text="no")
+
+
+@dataclass
+class Measured:
+    """One wrk run against a proxy (or the app), with what the proxy spent on it."""
+
+    result: WrkResult
+    cpu_us: float | None = None  # proxy CPU time per completed request
+    mirrored: float | None = None  # requests that reached the mirror, per completed request
 
 
 @dataclass
 class Row:
     name: str
-    result: WrkResult
+    run: Measured
     workers: int = 0  # gateway or nginx workers (0: direct)
+    nginx: str = "nginx"  # nginx rows: their setup; gateway rows: the one compared with
     rss_load_kib: int | None = None
 
 
@@ -119,8 +146,8 @@ def gateway(
     log_dir = work / f"gateway-{workers}-{time.monotonic_ns()}"
     log_dir.mkdir()
     process = GatewayProcess(free_port(), control.url, token, log_dir, workers=workers)
-    process.start(timeout=60)
     try:
+        process.start(timeout=60)  # inside: a gateway that never gets healthy is stopped too
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # every worker has the table
             if all(process.health()["revision"] >= control.snapshot.revision for _ in range(8)):
@@ -147,10 +174,31 @@ def wrk(wrk_path: str, url: str, *, connections: int, seconds: float) -> WrkResu
 
 
 def run(
-    wrk_path: str, url: str, args: argparse.Namespace, connections: int | None = None
-) -> WrkResult:
-    wrk(wrk_path, url, connections=connections or args.connections, seconds=1)  # warm up
-    return wrk(wrk_path, url, connections=connections or args.connections, seconds=args.seconds)
+    wrk_path: str,
+    url: str,
+    args: argparse.Namespace,
+    *,
+    proxy: int | None = None,
+    mirror: Failing | None = None,
+    connections: int | None = None,
+) -> Measured:
+    """A 1 s warm-up, then the measured run; with ``proxy`` (a PID), the CPU time of it
+    and its descendants over the measured run; with ``mirror``, the copies it received."""
+    connections = connections or args.connections
+    wrk(wrk_path, url, connections=connections, seconds=1)  # warm up
+    time.sleep(0.2)  # the warm-up's last mirror copies land before the count starts
+    cpu_before = cpu_seconds(proxy) if proxy is not None else 0.0
+    copies_before = mirror.received if mirror is not None else 0
+    result = wrk(wrk_path, url, connections=connections, seconds=args.seconds)
+    cpu_after = cpu_seconds(proxy) if proxy is not None else 0.0
+    time.sleep(0.2)  # and so do the measured run's
+    copies = mirror.received - copies_before if mirror is not None else 0
+    requests = max(result.requests, 1)
+    return Measured(
+        result,
+        (cpu_after - cpu_before) * 1e6 / requests if proxy is not None else None,
+        copies / requests if mirror is not None else None,
+    )
 
 
 def main() -> None:
@@ -183,26 +231,44 @@ def main() -> None:
                 Row("direct (gunicorn, 2 workers)", run(wrk_path, f"http://{app.address}/", args))
             )
             for workers in (1, 2):
-                proxy = start_nginx(nginx_path, app.address, workers, work / f"nginx{workers}")
-                try:
-                    rows.append(
-                        Row(
-                            f"nginx, {workers} worker(s)",
-                            run(wrk_path, f"http://{proxy.address}/{APP}/", args),
-                            workers,
-                        )
+                for setup, mirror in (("nginx", None), ("nginx + mirror", failing)):
+                    proxy = start_nginx(
+                        nginx_path,
+                        app.address,
+                        workers,
+                        work / f"nginx{workers}{'m' if mirror else ''}",
+                        mirror=mirror.address if mirror else None,
                     )
-                finally:
-                    proxy.stop()
+                    try:
+                        url = f"http://{proxy.address}/{APP}/"
+                        measured = run(wrk_path, url, args, proxy=proxy.process.pid, mirror=mirror)
+                        rows.append(Row(f"{setup}, {workers} worker(s)", measured, workers, setup))
+                    finally:
+                        proxy.stop()
             for workers in (1, 2):
                 with gateway(control, token, work, workers) as gw:
                     idle = rss_kib(gw.pid)
                     peak = 0
                     for name in ("version URL", "alias, 2-way split", "alias + failing mirror"):
+                        mirrored = name == "alias + failing mirror"
                         with peak_rss(gw.pid) as sampled:
-                            result = run(wrk_path, f"{gw.url}/{URLS[name]}/", args)
+                            measured = run(
+                                wrk_path,
+                                f"{gw.url}/{URLS[name]}/",
+                                args,
+                                proxy=gw.pid,
+                                mirror=failing if mirrored else None,
+                            )
                         peak = max(peak, sampled[0])
-                        rows.append(Row(f"gateway {workers}w: {name}", result, workers, sampled[0]))
+                        rows.append(
+                            Row(
+                                f"gateway {workers}w: {name}",
+                                measured,
+                                workers,
+                                "nginx + mirror" if mirrored else "nginx",
+                                sampled[0],
+                            )
+                        )
                     memory.append((f"gateway, {workers} worker(s)", idle, peak))
             sizes = (1000,) if args.quick else (1000, 10_000)
             for size in sizes:
@@ -211,16 +277,22 @@ def main() -> None:
                     idle = rss_kib(gw.pid)
                     key = f"acme/scale{(size // 2) % 100}/model{size // 2}/1/web"
                     with peak_rss(gw.pid) as sampled:
-                        result = run(wrk_path, f"{gw.url}/{key}/", args)
-                    rows.append(Row(f"gateway 1w: {size:,} endpoints", result, 1, sampled[0]))
+                        measured = run(wrk_path, f"{gw.url}/{key}/", args, proxy=gw.pid)
+                    rows.append(
+                        Row(f"gateway 1w: {size:,} endpoints", measured, 1, "nginx", sampled[0])
+                    )
                     memory.append((f"gateway, 1 worker, {size:,} endpoints", idle, sampled[0]))
             if not args.quick:
                 control.publish(snapshot(app.address, failing.address, 100_000))
                 with gateway(control, token, work, 2) as gw:
                     idle = rss_kib(gw.pid)
                     with peak_rss(gw.pid) as sampled:
-                        result = run(wrk_path, f"{gw.url}/{CAPPED}/", args, connections=400)
-                    rows.append(Row("gateway 2w: capped 8, 400 conns", result, 2, sampled[0]))
+                        measured = run(
+                            wrk_path, f"{gw.url}/{CAPPED}/", args, proxy=gw.pid, connections=400
+                        )
+                    rows.append(
+                        Row("gateway 2w: capped 8, 400 conns", measured, 2, "nginx", sampled[0])
+                    )
                     memory.append(("gateway, 2 workers, 10x overload", idle, sampled[0]))
         finally:
             for stop in stoppers:
@@ -228,27 +300,32 @@ def main() -> None:
                     stop()
                 except Exception as exc:
                     print(f"  (cleanup: {exc!r})")
-    _print(rows, memory)
+            if rows:  # also when a run failed: the rows measured before it
+                _print(rows, memory)
 
 
 def _print(rows: list[Row], memory: list[tuple[str, int, int]]) -> None:
-    direct = rows[0].result
-    nginx = {r.workers: r.result for r in rows if r.name.startswith("nginx")}
+    direct = rows[0].run.result
+    nginx = {(r.nginx, r.workers): r.run.result for r in rows if r.name.startswith("nginx")}
     print()
     header = (
         f"{'path':<40} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
-        f" {'/direct':>8} {'/nginx rps':>10} {'/nginx p99':>10}"
+        f" {'/direct':>8} {'/nginx rps':>10} {'/nginx p99':>10} {'cpu us/req':>10}"
+        f" {'mirrored':>8}"
     )
     print(header)
     print("-" * len(header))
     for row in rows:
-        r = row.result
-        vs = nginx.get(row.workers) if row.name.startswith("gateway") else None
+        r = row.run.result
+        vs = nginx.get((row.nginx, row.workers)) if row.name.startswith("gateway") else None
         ratio_rps = f"{r.rps / vs.rps:.2f}" if vs else ""
         ratio_p99 = f"{r.p99_ms / vs.p99_ms:.2f}" if vs else ""
+        cpu = f"{row.run.cpu_us:.1f}" if row.run.cpu_us is not None else ""
+        mirrored = f"{row.run.mirrored:.0%}" if row.run.mirrored is not None else ""
         print(
             f"{row.name:<40} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.errors:>7}"
-            f" {r.rps / direct.rps:>8.2f} {ratio_rps:>10} {ratio_p99:>10}"
+            f" {r.rps / direct.rps:>8.2f} {ratio_rps:>10} {ratio_p99:>10} {cpu:>10}"
+            f" {mirrored:>8}"
         )
     print()
     print(f"{'gateway memory (RSS, all processes)':<40} {'idle MiB':>9} {'load MiB':>9}")

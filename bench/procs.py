@@ -1,9 +1,11 @@
 """Benchmark helpers: the app (gunicorn), nginx and wrk, as processes stopped by PID.
 
 Each server gets a free loopback port, a readiness deadline, and is stopped with
-SIGTERM, then SIGKILL after a deadline; wrk's output is parsed into requests/s and
-latency percentiles. ``rss_kib(pid)`` sums the resident memory of a process and its
-children (the gateway's supervisor and workers).
+SIGTERM, then SIGKILL after a deadline; wrk's output is parsed into requests/s,
+latency percentiles and the number of requests completed. nginx can also mirror every
+request to a second upstream. ``rss_kib(pid)`` sums the resident memory and
+``cpu_seconds(pid)`` the CPU time (user and system) of a process and all its
+descendants (nginx's master and workers, the gateway's supervisor and workers).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from pathlib import Path
 __all__ = [
     "Served",
     "WrkResult",
+    "cpu_seconds",
+    "descendants",
     "require",
     "rss_kib",
     "start_app",
@@ -114,25 +118,56 @@ http {{
         server {app};
         keepalive 64;
         keepalive_timeout 4s;
-    }}
+    }}{mirror_upstream}
     server {{
         listen 127.0.0.1:{port} reuseport;
-        location / {{
+        location / {{{mirror}
             proxy_pass http://app;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
-        }}
+        }}{mirror_location}
     }}
 }}
 """
 
+# ngx_http_mirror_module (built in unless nginx was configured --without-http_mirror_module):
+# a copy of every request goes to a second keep-alive upstream; its answer is discarded.
+NGINX_MIRROR_UPSTREAM = """
+    upstream mirror_upstream {{
+        server {mirror};
+        keepalive 64;
+        keepalive_timeout 4s;
+    }}"""
+NGINX_MIRROR = """
+            mirror /mirror;"""
+NGINX_MIRROR_LOCATION = """
+        location = /mirror {
+            internal;
+            proxy_pass http://mirror_upstream$request_uri;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }"""
 
-def start_nginx(nginx: str, app: str, workers: int, work_dir: Path) -> Served:
-    """nginx as a keep-alive reverse proxy in front of ``app``, config in ``work_dir``."""
+
+def start_nginx(
+    nginx: str, app: str, workers: int, work_dir: Path, mirror: str | None = None
+) -> Served:
+    """nginx as a keep-alive reverse proxy in front of ``app``, config in ``work_dir``;
+    with ``mirror`` (``host:port``), a copy of every request goes there too."""
     port = free_port()
     work_dir.mkdir(parents=True, exist_ok=True)
     conf = work_dir / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(workers=workers, dir=work_dir, app=app, port=port))
+    conf.write_text(
+        NGINX_CONF.format(
+            workers=workers,
+            dir=work_dir,
+            app=app,
+            port=port,
+            mirror_upstream=NGINX_MIRROR_UPSTREAM.format(mirror=mirror) if mirror else "",
+            mirror=NGINX_MIRROR if mirror else "",
+            mirror_location=NGINX_MIRROR_LOCATION if mirror else "",
+        )
+    )
     process = subprocess.Popen(
         [nginx, "-c", str(conf), "-p", str(work_dir), "-e", str(work_dir / "error.log")],
         stdout=subprocess.DEVNULL,
@@ -150,6 +185,7 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int  # completed in the run
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -172,7 +208,8 @@ def parse_wrk(output: str) -> WrkResult:
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     if non2xx:
         errors += int(non2xx[1])
-    return WrkResult(rps, p50, p99, errors)
+    requests = int(re.search(r"(\d+) requests in", output)[1])  # type: ignore[index]
+    return WrkResult(rps, p50, p99, errors, requests)
 
 
 def wrk(
@@ -186,9 +223,9 @@ def wrk(
 
 
 def rss_kib(pid: int) -> int:
-    """Resident memory of ``pid`` and its children, in KiB."""
+    """Resident memory of ``pid`` and its descendants, in KiB."""
     total = 0
-    for p in [pid, *_children(pid)]:
+    for p in [pid, *descendants(pid)]:
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -196,8 +233,40 @@ def rss_kib(pid: int) -> int:
     return total
 
 
-def _children(pid: int) -> list[int]:
+def cpu_seconds(pid: int) -> float:
+    """CPU time, user and system, of ``pid`` and its descendants so far, in seconds.
+
+    Each process counts its own time (utime + stime, all its threads) and that of its
+    children it has reaped (cutime + cstime), so a worker that exits between two
+    readings is not lost from the difference.
+    """
+    ticks = 0
+    for p in [pid, *descendants(pid)]:
+        fields = _stat(p)
+        if fields is not None:  # utime, stime, cutime, cstime: fields 14-17 of proc_pid_stat(5)
+            ticks += sum(int(f) for f in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (children, their children, ...), by parent PID."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        below = children.get(todo.pop(), [])
+        found.extend(below)
+        todo.extend(below)
+    return found
+
+
+def _stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first), or None."""
     try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return []
+        return None
+    return text.rpartition(")")[2].split()
