@@ -77,6 +77,9 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _LAST_CHUNK = b"0\r\n\r\n"
 _MESSAGE_CHARS = 200
 _NO_BODY_STATUS = frozenset({204, 304})
+#: Header bytes become text and back without loss: UTF-8, other bytes kept as surrogates
+#: (as ``h1client`` and ``core.h1`` do, so a value reaches the other side byte for byte).
+_CHARSET, _ERRORS = "utf-8", "surrogateescape"
 
 
 def _reason(status: int) -> str:
@@ -240,6 +243,7 @@ class HttpRequest:
         "_conn",
         "_ended",
         "_length_out",
+        "_no_body",
         "close",
         "content",
         "content_length",
@@ -284,6 +288,7 @@ class HttpRequest:
         self._ended = False
         self._chunked_out = False
         self._length_out = False
+        self._no_body = False
 
     @property
     def body_exists(self) -> bool:
@@ -315,7 +320,7 @@ class HttpRequest:
         if not no_body:
             lines.append(f"Content-Length: {len(body)}\r\n")
         lines.append(self._connection_line())
-        head = "".join(lines).encode("latin-1", "replace")
+        head = "".join(lines).encode(_CHARSET, _ERRORS)
         self._conn.write(head + body if body and not no_body else head)
 
     async def start(
@@ -331,6 +336,7 @@ class HttpRequest:
             if len(name) == 14 and name.lower() == "content-length":
                 self._length_out = True
             lines.append(f"{name}: {value}\r\n")
+        self._no_body = no_body
         if not (no_body or self._length_out):
             if self.version >= (1, 1):
                 lines.append("Transfer-Encoding: chunked\r\n")
@@ -338,12 +344,12 @@ class HttpRequest:
             else:
                 self.close = True  # the body ends when the connection does
         lines.append(self._connection_line())
-        self._conn.write("".join(lines).encode("latin-1", "replace"))
+        self._conn.write("".join(lines).encode(_CHARSET, _ERRORS))
         await self._conn.drain()
 
     async def write(self, data: bytes) -> None:
-        if not data:
-            return
+        if not data or self._no_body:
+            return  # a HEAD, 204 or 304 answer has no body, whatever the replica sends
         if self._chunked_out:
             data = b"%x\r\n%b\r\n" % (len(data), data)
         self._conn.write(data)
@@ -372,7 +378,7 @@ class HttpRequest:
         lines = [self._status_line(101, None)]
         lines.extend(f"{name}: {value}\r\n" for name, value in headers)
         lines.append("\r\n")
-        self._conn.write("".join(lines).encode("latin-1", "replace"))
+        self._conn.write("".join(lines).encode(_CHARSET, _ERRORS))
         return self._conn.hand_over()
 
     def _status_line(self, status: int, reason: str | None) -> str:
@@ -581,7 +587,7 @@ class _Connection(asyncio.Protocol):
             raise _Refusal(431, "header_too_large", "a request header field is too large")
         if len(self._headers) >= self._server.max_headers:
             raise _Refusal(400, "bad_request", "the request has too many header fields")
-        self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        self._headers.append((name.decode(_CHARSET, _ERRORS), value.decode(_CHARSET, _ERRORS)))
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -679,8 +685,11 @@ class _Connection(asyncio.Protocol):
         self._await_head()
 
     def keeps_alive_after(self, request: HttpRequest) -> bool:
+        """Whether the connection stays open after the response to ``request`` (its body
+        must be in: one answered before it was read is followed by a lingering close)."""
         return (
             request.keep_alive
+            and request.content.complete
             and not self._server.draining
             and self._refused is None
             and self._upgrade_rest is None
@@ -689,9 +698,13 @@ class _Connection(asyncio.Protocol):
     # -- refusals, timeouts, closing -------------------------------------------------
 
     def _refuse(self, refusal: _Refusal) -> None:
-        """A request the parser or a limit refused: answer it once the requests before
-        it are answered, then close."""
+        """A request the parser or a limit refused. With nothing in hand, it is answered
+        and the connection closed; behind a request being handled (or its own body
+        breaking off), that request's answer is the last, with ``Connection: close``."""
         if self._refused is not None:
+            return
+        if self._lingering:
+            self.close()  # the last answer is out; what follows is dropped anyway
             return
         self._refused = refusal
         self._in_head = False

@@ -211,7 +211,8 @@ class RecordingUpstream(_Site):
     """A replica double. The last path segment picks the behaviour:
 
     ``stream`` (chunked, 5 chunks 0.2 s apart, as server-sent events), ``slow?seconds=S``,
-    ``cookies`` (two Set-Cookie headers), ``break`` (hangs up in the middle of its body),
+    ``cookies`` (two Set-Cookie headers), ``echo-header`` (the request's ``X-Echo`` back
+    as ``X-Echoed``), ``break`` (hangs up in the middle of its body),
     ``reset`` (reads the request, then hangs up without answering), ``sse`` (5 events
     0.3 s apart; the time each was written is kept in ``sse_written``), ``ws`` (a
     WebSocket echo: text and binary back as they came, ``close`` closes with 4000);
@@ -291,6 +292,8 @@ class RecordingUpstream(_Site):
             return response
         if action == "slow":
             await asyncio.sleep(float(request.query.get("seconds", "1")))
+        if action == "echo-header":  # X-Echo back as it came, as X-Echoed
+            return web.Response(text="echo", headers={"X-Echoed": request.headers["X-Echo"]})
         if action == "cookies":
             response = web.Response(text="cookies")
             response.headers.add("Set-Cookie", "a=1; Path=/")

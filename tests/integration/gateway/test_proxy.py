@@ -182,6 +182,25 @@ def test_multiple_set_cookie_headers_survive(client: httpx.Client) -> None:
     assert response.headers.get_list("Set-Cookie") == ["a=1; Path=/", "b=2; HttpOnly"]
 
 
+def test_non_ascii_header_values_pass_byte_for_byte(env: Env, client: httpx.Client) -> None:
+    value = "café ☕ 😀".encode()
+    with socket.create_connection(("127.0.0.1", env.gateway.port), timeout=10) as sock:
+        sock.sendall(
+            b"GET /acme/shop/hello/1/web/echo-header HTTP/1.1\r\nHost: gw\r\n"
+            b"X-Echo: " + value + b"\r\nConnection: close\r\n\r\n"
+        )
+        answer = b""
+        for _ in range(100):  # until the gateway closes
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert b"\r\nX-Echoed: " + value + b"\r\n" in answer
+    (seen,) = env.a.requests
+    assert ("X-Echo", value.decode()) in seen.headers
+
+
 def test_head_request(client: httpx.Client) -> None:
     response = client.head("/acme/shop/hello/1/web/")
     assert response.status_code == 200
