@@ -349,12 +349,17 @@ class H1Response:
     # -- used by the pool ------------------------------------------------------------
 
     async def wait_head(self) -> None:
-        if not self.status and self._error is None:
-            waiter = self._head_waiter = self._loop.create_future()
-            await self._wait(waiter, "did not answer")
-        if not self.status:
-            error = self._error or UpstreamError(f"{self.conn.address} did not answer")
-            raise error
+        """Wait until the head is in or the response failed (the read timeout applies)."""
+        waiter = self._head_waiter = self._loop.create_future()
+        timeout = self._read_timeout
+        if timeout is None:
+            await waiter
+            return
+        timer = self._loop.call_later(timeout, _expire, waiter, self, "did not answer")
+        try:
+            await waiter
+        finally:
+            timer.cancel()
 
     async def _wait(self, waiter: asyncio.Future[None], what: str) -> None:
         timeout = self._read_timeout
@@ -552,7 +557,7 @@ class H1Pool:
         if body is None:
             head, chunked = request_head(method, target, address, headers, body_length=None)
             payload = head
-        elif isinstance(body, bytes | bytearray):
+        elif isinstance(body, (bytes, bytearray)):
             head, chunked = request_head(method, target, address, headers, body_length=len(body))
             payload = head + body if len(body) <= _JOIN_BODY else head
         else:
@@ -561,12 +566,14 @@ class H1Pool:
                 method, target, address, headers, body_length=None, streamed=True
             )
             payload = head
-        extra = body if isinstance(body, bytes | bytearray) and payload is head else None
+        extra = body if payload is head and isinstance(body, (bytes, bytearray)) else None
         retry_stale = method in IDEMPOTENT and streamed is None
         loop = self._running_loop()
         fresh = False
         for _ in range(4):  # a stale connection is retried once; a closed one before use
-            conn = await self._acquire(address, connect_timeout, fresh)
+            conn = None if fresh else self._idle(address)
+            if conn is None:
+                conn = await self._acquire(address, connect_timeout, fresh)
             if conn.closed:  # closed by the replica before it was used: nothing was sent
                 self.give_back(conn, False)
                 fresh = True
@@ -586,7 +593,10 @@ class H1Pool:
                     response._writer = loop.create_task(
                         _write_body(response, conn, streamed, chunked)
                     )
-                await response.wait_head()
+                if not response.status and response._error is None:
+                    await response.wait_head()
+                if not response.status:
+                    raise response._error or UpstreamError(f"{address} did not answer")
             except _Stale:
                 response.release()
                 if was_used and retry_stale:
@@ -599,15 +609,13 @@ class H1Pool:
             return response
         raise UpstreamConnectError(f"could not connect to {address}: connections kept closing")
 
-    async def _acquire(self, address: str, connect_timeout: float | None, fresh: bool) -> _Conn:
-        """A pooled connection (unless ``fresh``), else a new one within the cap."""
-        if self._closed:
-            raise UpstreamConnectError(f"could not connect to {address}: the pool is closed")
+    def _idle(self, address: str) -> _Conn | None:
+        """The most recently used idle connection to ``address`` still fit for use."""
         replica = self._replicas.get(address)
-        if replica is None:
-            replica = self._replicas[address] = _Replica(address)
+        if replica is None or self._closed:
+            return None
         idle = replica.idle
-        if idle and not fresh:
+        if idle:
             now = self._running_loop().time()
             while idle:
                 conn = idle.pop()
@@ -615,6 +623,18 @@ class H1Pool:
                     self._discard(replica, conn)
                     continue
                 return conn
+        return None
+
+    async def _acquire(self, address: str, connect_timeout: float | None, fresh: bool) -> _Conn:
+        """A pooled connection (unless ``fresh``), else a new one within the cap."""
+        if self._closed:
+            raise UpstreamConnectError(f"could not connect to {address}: the pool is closed")
+        replica = self._replicas.get(address)
+        if replica is None:
+            replica = self._replicas[address] = _Replica(address)
+        conn = None if fresh else self._idle(address)
+        if conn is not None:
+            return conn
         if replica.count >= self.per_replica:
             found = await self._wait_for_slot(replica, address)
             if found is not None:
