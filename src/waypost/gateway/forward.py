@@ -67,16 +67,24 @@ class Forwarder:
         body: ReplayBody | None,
         record: RequestRecord,
         prefix: str,
+        *,
+        attempt: int = 1,
+        tried: set[str] | None = None,
+        counted: bool = False,
     ) -> tuple[UpstreamResponse, ReplicaAddress]:
         """The response headers of the first attempt that got any; BadGateway or
         GatewayTimeout otherwise. UpstreamError escapes when ``body`` failed (the
-        caller knows whether it was over the size limit)."""
+        caller knows whether it was over the size limit).
+
+        A request whose first attempt the caller made (the express path) comes with
+        ``attempt`` and the replicas ``tried``, and ``counted`` in the retry budget.
+        """
         key = target.key
         balancer = self._balancer
         timeouts = Timeouts(target.connect_timeout, target.timeout)
-        self.budget.request(key, self._clock())
-        tried: set[str] = set()
-        attempt = 1
+        if not counted:
+            self.budget.request(key, self._clock())
+        tried = set() if tried is None else tried
         while True:
             record.replica = replica.id
             balancer.start(key, replica.id)
@@ -116,6 +124,15 @@ class Forwarder:
             if body is not None:
                 body.rewind()
             self._metrics.retry(key, failure)
+
+    def next_after(
+        self, target: RouteTarget, failed: str, method: str, failure: Failure, prefix: str
+    ) -> ReplicaAddress:
+        """The replica for a second attempt after the first failed on ``failed`` (made
+        by the caller, without a body); BadGateway if none may be tried."""
+        replica = self._next(target, {failed}, method, failure, 1, None, prefix)
+        self._metrics.retry(target.key, failure)
+        return replica
 
     def _next(
         self,

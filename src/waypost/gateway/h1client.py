@@ -47,7 +47,7 @@ import asyncio
 import contextlib
 import socket
 from collections import deque
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from typing import Protocol, cast
 
 import httptools
@@ -193,6 +193,7 @@ class H1Response:
         "conn",
         "content_length",
         "headers",
+        "notify",
         "reason",
         "status",
     )
@@ -231,6 +232,9 @@ class H1Response:
         self._writer: asyncio.Task[None] | None = None
         self._body_sent = True
         self._released = False
+        #: Called once, after the read that brought the head (or a failure), when set:
+        #: for a caller that follows the response from callbacks instead of awaiting it.
+        self.notify: Callable[[], None] | None = None
 
     # -- parser callbacks ------------------------------------------------------------
 
@@ -309,6 +313,13 @@ class H1Response:
             else:
                 self._fail(UpstreamError(f"{self.conn.address} sent a malformed response: {exc}"))
             self.conn.abort()
+        if self.notify is not None and (self.status or self._done):
+            self._notify()
+
+    def _notify(self) -> None:
+        notify, self.notify = self.notify, None
+        if notify is not None:
+            notify()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._done:
@@ -324,6 +335,7 @@ class H1Response:
                 self._fail(UpstreamError(f"{address} closed the connection: {exc!r}"))
         else:
             self._fail(UpstreamError(f"{address} broke off its response: {exc!r}"))
+        self._notify()
 
     def _finish(self) -> None:
         self._done = True
@@ -373,6 +385,16 @@ class H1Response:
             timer.cancel()
 
     # -- the body --------------------------------------------------------------------
+
+    @property
+    def stale(self) -> bool:
+        """The replica had closed the pooled connection before it read the request."""
+        return isinstance(self._error, _Stale)
+
+    @property
+    def error(self) -> UpstreamError | None:
+        """Why the response failed, if it did."""
+        return self._error
 
     @property
     def complete(self) -> bool:
@@ -538,6 +560,32 @@ class H1Pool:
         return loop
 
     # -- requests --------------------------------------------------------------------
+
+    def send_now(
+        self,
+        address: str,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        read_timeout: float | None,
+    ) -> H1Response | None:
+        """Send a request without a body on an idle pooled connection, at once; the
+        response to follow (``notify``), or None when no idle connection is at hand.
+
+        No retry on a fresh connection here: a stale one fails the response with
+        ``stale`` true, and the caller tries again the awaited way (``request``).
+        """
+        conn = self._idle(address)
+        if conn is None:
+            return None
+        head, _ = request_head(method, target, address, headers, body_length=None)
+        response = H1Response(self, conn, method == "HEAD", read_timeout, self._running_loop())
+        conn.response = response
+        conn.used = True
+        transport = conn.transport
+        assert transport is not None
+        transport.write(head)
+        return response
 
     async def request(
         self,

@@ -10,11 +10,16 @@ hygiene, framing checks) stay in ``core``.
 
 One connection, one ``_Connection``:
 
-- **Requests** are parsed straight from ``data_received``. When the head is complete an
-  ``HttpRequest`` goes to the handler in a task; its body streams in behind it
+- **Requests** are parsed straight from ``data_received``. A request with a body goes to
+  the handler as soon as its head is complete, and its body streams in behind it
   (``RequestBody.readany``), with back-pressure: past ``_BODY_HIGH_WATER`` buffered bytes
-  the connection stops reading until the handler catches up. Pipelined requests wait
-  their turn (one handler at a time per connection; reading pauses meanwhile).
+  the connection stops reading until the handler catches up; one without a body goes
+  once it is complete (in the same read). Pipelined requests wait their turn (one
+  handler at a time per connection; reading pauses meanwhile).
+- **Handlers** give back a ``Response`` (written at once), an awaitable (run in a task,
+  cancelled if the client leaves), or None: the handler answers from callbacks of its
+  own, ends with ``HttpRequest.finish`` (or hands the rest to a task with
+  ``continue_with``), and is told of a client that leaves through ``on_cancel``.
 - **Responses**: the handler returns a ``Response`` (written whole, in one write), or
   streams one (``HttpRequest.start`` / ``write`` / ``end``): the body keeps the
   replica's ``Content-Length`` when it had one, else it is sent chunked (to an HTTP/1.0
@@ -250,6 +255,7 @@ class HttpRequest:
         "headers",
         "keep_alive",
         "method",
+        "on_cancel",
         "raw_path",
         "remote",
         "started",
@@ -285,6 +291,9 @@ class HttpRequest:
         self.close = False
         #: The connection was handed over (``upgrade``).
         self.upgraded = False
+        #: For a request the handler answers from callbacks: called if the client leaves
+        #: (or the server shuts down) first, in place of cancelling a task.
+        self.on_cancel: Callable[[], None] | None = None
         self._ended = False
         self._chunked_out = False
         self._length_out = False
@@ -363,6 +372,16 @@ class HttpRequest:
         if self._chunked_out:
             self._conn.write(_LAST_CHUNK)
 
+    def finish(self) -> None:
+        """The handler that took the request without a task is done with it."""
+        self._conn.finished(self)
+
+    def continue_with(self, work: Awaitable[Response | None]) -> None:
+        """The handler that took the request without a task hands the rest to one (run,
+        answered and cancelled as if the handler had returned ``work``)."""
+        self.on_cancel = None
+        self._conn.continue_with(self, work)
+
     def abort(self) -> None:
         """The response cannot be completed: close the connection, cutting it short."""
         self._ended = True
@@ -392,7 +411,10 @@ class HttpRequest:
         return "Connection: close\r\n\r\n"
 
 
-Handler = Callable[[HttpRequest], Awaitable[Response | None]]
+#: What a handler gives back for a request: a ``Response`` to write at once, an
+#: awaitable the server runs as a task (its result written unless it streamed one), or
+#: None: the handler answers from callbacks of its own and calls ``HttpRequest.finish``.
+Handler = Callable[[HttpRequest], Response | Awaitable[Response | None] | None]
 
 
 class _Refusal(Exception):
@@ -444,6 +466,7 @@ class H1Server:
 class _Connection(asyncio.Protocol):
     __slots__ = (
         "_active",
+        "_closing",
         "_deadline",
         "_drained",
         "_head_bytes",
@@ -492,6 +515,8 @@ class _Connection(asyncio.Protocol):
         self._write_paused = False
         self._drained: asyncio.Future[None] | None = None
         self._upgrade_rest: bytes | None = None
+        #: ``close`` was called: requests still parsed from the last read are dropped.
+        self._closing = False
 
     # -- asyncio.Protocol ------------------------------------------------------------
 
@@ -552,8 +577,7 @@ class _Connection(asyncio.Protocol):
             if request is not None:
                 request.content.fail(error)
         self._queue.clear()
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
+        self._cancel_active()
         drained = self._drained
         if drained is not None and not drained.done():
             drained.set_exception(ConnectionResetError("the client closed the connection"))
@@ -608,6 +632,14 @@ class _Connection(asyncio.Protocol):
             self._remote,
         )
         self._parsing = request
+        if request.body_exists or parser.should_upgrade():
+            self._dispatch(request)  # the handler reads the body (or takes the connection)
+        # else: handled once complete (below, in this same read), so that an answer
+        # written at once already knows the connection can be kept
+
+    def _dispatch(self, request: HttpRequest) -> None:
+        if self._closing:
+            return
         if self._active is None:
             self._start(request)
         else:
@@ -622,10 +654,13 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         request = self._parsing
         self._parsing = None
-        if request is not None:
-            request.content.feed_eof()
         if self._lingering:
             self.close()
+        elif request is not None:
+            was_dispatched = request.content.complete or request.body_exists
+            request.content.feed_eof()
+            if not was_dispatched and not self._parser.should_upgrade():
+                self._dispatch(request)
 
     # -- requests --------------------------------------------------------------------
 
@@ -635,11 +670,28 @@ class _Connection(asyncio.Protocol):
 
     def _start(self, request: HttpRequest) -> None:
         self._active = request
-        self._task = self._loop.create_task(self._run(request))
-
-    async def _run(self, request: HttpRequest) -> None:
         try:
-            response = await self._server.handler(request)
+            outcome = self._server.handler(request)
+        except Exception:
+            log.exception("the gateway failed on %s %s", request.method, request.raw_path)
+            body = {"error": "internal", "message": "the gateway failed on this request"}
+            outcome = json_response(500, body, [], close=True)
+        if outcome is None:
+            return  # the handler answers from callbacks and calls request.finish()
+        if isinstance(outcome, Response):
+            request.respond(outcome)
+            self.finished(request)
+            return
+        self._task = self._loop.create_task(self._run(request, outcome))
+
+    def continue_with(self, request: HttpRequest, work: Awaitable[Response | None]) -> None:
+        if self._active is not request:
+            raise RuntimeError("not the request in hand")
+        self._task = self._loop.create_task(self._run(request, work))
+
+    async def _run(self, request: HttpRequest, outcome: Awaitable[Response | None]) -> None:
+        try:
+            response = await outcome
             if response is not None and not request.started:
                 request.respond(response)
             elif not request.started:
@@ -657,9 +709,12 @@ class _Connection(asyncio.Protocol):
                 body = {"error": "internal", "message": "the gateway failed on this request"}
                 request.respond(json_response(500, body, [], close=True))
         finally:
-            self._finished(request)
+            self.finished(request)
 
-    def _finished(self, request: HttpRequest) -> None:
+    def finished(self, request: HttpRequest) -> None:
+        """The exchange of ``request`` is over: on to the next request, or close."""
+        if self._active is not request:
+            return
         self._active = None
         self._task = None
         if request.upgraded:
@@ -805,6 +860,7 @@ class _Connection(asyncio.Protocol):
         return transport, rest
 
     def close(self) -> None:
+        self._closing = True
         if self._transport is not None:
             self._transport.close()
 
@@ -813,6 +869,16 @@ class _Connection(asyncio.Protocol):
             self._transport.abort()
 
     def cancel(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
+        self._cancel_active()
         self.close()
+
+    def _cancel_active(self) -> None:
+        """Stop the handler of the request in hand: its task, or its callbacks."""
+        if self._task is not None:
+            if not self._task.done():
+                self._task.cancel()
+            return
+        request = self._active
+        if request is not None and request.on_cancel is not None:
+            on_cancel, request.on_cancel = request.on_cancel, None
+            on_cancel()

@@ -33,8 +33,18 @@ can be replayed), and the response is written back chunk by chunk as it arrives,
 chunked responses and server-sent events reach the client without delay. A WebSocket
 handshake is passed to the replica and the connections spliced by ``websocket``.
 Every request ends in one request-log line, in the traffic counts of the report and
-in the metrics. (While the worker drains, ``h1server`` closes every connection after
-its response, so keep-alive clients move to another worker or gateway.)
+in the metrics.
+
+Most requests go the express way (``_Express``): one without a body, to a target with
+ready replicas, no concurrency cap and no mirror, is sent on an idle pooled connection
+straight from the parser's callback, and the replica's answer is written from the
+upstream connection's callback: no task, no coroutine, no future. An answer that
+streams, a failed attempt (retried as ``forward`` would), a cold pool, and every other
+request, go the awaited way; the decisions are the same functions either way
+(``_plan``, ``_whole``, ``_ended``).
+
+While the worker drains, ``h1server`` closes every connection after its response, so
+keep-alive clients move to another worker or gateway.
 """
 
 from __future__ import annotations
@@ -44,12 +54,15 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
 
 from waypost.errors import (
     BadGateway,
     BadRequest,
     Forbidden,
+    GatewayTimeout,
     NotFound,
     TooLarge,
     Unauthorized,
@@ -60,11 +73,13 @@ from waypost.gateway.bodylimit import BodyTooLarge, LimitedBody
 from waypost.gateway.core.access import PRIVATE, is_loopback
 from waypost.gateway.core.balance import Balancer
 from waypost.gateway.core.framing import body_too_large, framing_problem
+from waypost.gateway.core.h1 import IDEMPOTENT
 from waypost.gateway.core.headers import (
     AUTHORIZATION,
     EXPECT,
     HOST,
     RETRY_AFTER,
+    UPGRADE,
     WWW_AUTHENTICATE,
     X_REQUEST_ID,
     Forwarding,
@@ -74,7 +89,7 @@ from waypost.gateway.core.headers import (
 from waypost.gateway.core.lag import LoopLag
 from waypost.gateway.core.logline import CLIENT_CLOSED, RequestRecord, alias_of
 from waypost.gateway.core.paths import split_target
-from waypost.gateway.core.retry import REPLAY_LIMIT, RetryBudget
+from waypost.gateway.core.retry import REPLAY_LIMIT, Failure, RetryBudget
 from waypost.gateway.core.split import choose, sticky_draw, sticky_key
 from waypost.gateway.core.table import RouteMatch, RouteTable
 from waypost.gateway.core.traffic import TrafficCounter
@@ -108,6 +123,23 @@ def _new_request_id() -> str:
     raw[6] = raw[6] & 0x0F | 0x40
     raw[8] = raw[8] & 0x3F | 0x80
     return raw.hex()
+
+
+@dataclass(slots=True)
+class _Plan:
+    """A request routed: what ``ProxyHandler._plan`` decided without waiting."""
+
+    match: RouteMatch
+    backend: str
+    target_key: str
+    target: RouteTarget | None
+    query: str
+    record: RequestRecord
+    #: Nothing can make it wait (no body, no hold, no cap, no mirror, no upgrade).
+    express: bool
+    #: The replica the express way picked but could not use at once (no idle
+    #: connection): the awaited way sends to it, so balancing stays as picked.
+    picked: ReplicaAddress | None = None
 
 
 class ProxyHandler:
@@ -207,32 +239,62 @@ class ProxyHandler:
     def _mirror_found_sleeping(self, key: str) -> None:
         self._wake.add(key)
 
-    async def __call__(self, request: HttpRequest) -> Response | None:
+    def __call__(
+        self, request: HttpRequest
+    ) -> Response | Coroutine[Any, Any, Response | None] | None:
+        """Answer ``request``: a Response at once (a refusal, a gateway path), None when
+        it went the express way (``_express``), else the coroutine that proxies it."""
         started = self._clock()
         path, query = split_target(request.raw_path)
         record = RequestRecord(self._new_request_id(), request.method, path)
         self.active += 1
         try:
-            return await self._handle(request, path, query, record)
+            plan = self._plan(request, path, query, record)
+            if isinstance(plan, Response):
+                self._ended(request, record, started)
+                return plan
+            if plan.express and self._express(request, plan, started):
+                return None
+        except BaseException:
+            self._ended(request, record, started)
+            raise
+        return self._run(request, plan, started, self._rest(request, plan))
+
+    async def _run(
+        self,
+        request: HttpRequest,
+        plan: _Plan,
+        started: float,
+        work: Coroutine[Any, Any, Response | None],
+    ) -> Response | None:
+        """Run ``work`` for the request, and account for it whatever the outcome."""
+        try:
+            return await work
         except asyncio.CancelledError:
-            record.status = CLIENT_CLOSED
+            plan.record.status = CLIENT_CLOSED
             raise
         finally:
-            self.active -= 1
-            latency_ms = (self._clock() - started) * 1000.0
-            record.bytes_in = request.content.total_bytes
-            target, route, backend = record.target, record.route, record.backend
-            if target is not None and route is not None and backend is not None:
-                self.traffic.end(target, record.status, latency_ms, record.replica)
-                self.traffic.backend(route, backend, target, record.status)
-                self.metrics.request(
-                    record.project or "", route, backend, target, record.status, latency_ms / 1e3
-                )
-            self._log.request(record, latency_ms)
+            self._ended(request, plan.record, started)
 
-    async def _handle(
+    def _ended(self, request: HttpRequest, record: RequestRecord, started: float) -> None:
+        """The request is over: traffic counts, metrics, its request-log line."""
+        self.active -= 1
+        latency_ms = (self._clock() - started) * 1000.0
+        record.bytes_in = request.content.total_bytes
+        target, route, backend = record.target, record.route, record.backend
+        if target is not None and route is not None and backend is not None:
+            self.traffic.end(target, record.status, latency_ms, record.replica)
+            self.traffic.backend(route, backend, target, record.status)
+            self.metrics.request(
+                record.project or "", route, backend, target, record.status, latency_ms / 1e3
+            )
+        self._log.request(record, latency_ms)
+
+    def _plan(
         self, request: HttpRequest, path: str, query: str, record: RequestRecord
-    ) -> Response | None:
+    ) -> Response | _Plan:
+        """Everything decided without waiting: the route, the backend, the access check;
+        or the answer, when that ends the request."""
         if path.startswith(_RESERVED):
             return self._own(request, path, record)
         problem = framing_problem(request.version, request.headers.items())
@@ -266,27 +328,91 @@ class ProxyHandler:
                 )
             except WaypostError as exc:
                 return _error(exc, record, close=request.body_exists)
+        express = (
+            target is not None
+            and bool(target.replicas)
+            and target.max_concurrency is None
+            and not route.mirrors
+            and request.method in IDEMPOTENT
+            and not request.body_exists
+            and request.headers.get(UPGRADE) is None
+        )
+        return _Plan(match, choice.backend_name, target_key, target, query, record, express)
+
+    async def _rest(self, request: HttpRequest, plan: _Plan) -> Response | None:
+        """What may wait: a held request, a concurrency cap, then the proxying."""
+        match, record, target = plan.match, plan.record, plan.target
         if target is None or not target.replicas:
             if self.holds.decide(target) != "hold":
                 return _error(
                     Unavailable(
                         f"/{match.prefix} has no ready replica "
-                        f"(backend {choice.backend_name}: {target_key})"
+                        f"(backend {plan.backend}: {plan.target_key})"
                     ),
                     record,
                 )
             try:
-                target = await self.holds.wait(target_key, self._target)
+                target = await self.holds.wait(plan.target_key, self._target)
             except WaypostError as exc:
                 return _error(exc, record)
         if target.max_concurrency is None:  # no cap: skip the admission machinery
-            return await self._proxy(request, match, target, query, record)
+            return await self._proxy(request, match, target, plan.query, record, picked=plan.picked)
         try:
             async with self.limiter.admit(target):
-                return await self._proxy(request, match, target, query, record)
+                return await self._proxy(request, match, target, plan.query, record)
         except Unavailable as exc:
             self.metrics.refused(target.key)
             return _error(exc, record, close=request.body_exists)
+
+    def _express(self, request: HttpRequest, plan: _Plan, started: float) -> bool:
+        """Send a request without a body on an idle pooled connection at once and answer
+        it from that connection's callbacks (``_Express``): no task, no coroutine. False
+        when no replica or no idle connection is at hand (the awaited way then)."""
+        target = plan.target
+        assert target is not None
+        now = self._clock()
+        replica = self.balancer.pick(target, now=now)
+        if replica is None:
+            return False
+        match, record = plan.match, plan.record
+        path = (match.rest or "/") if target.strip_prefix else record.path
+        headers = request_headers(
+            request.headers.items(),
+            Forwarding(match.prefix, request.remote, request.headers.get(HOST), record.request_id),
+            private=target.visibility == PRIVATE,
+        )
+        upstream = self._upstream.pool.send_now(
+            replica.address,
+            request.method,
+            f"{path}?{plan.query}" if plan.query else path,
+            headers,
+            target.timeout,
+        )
+        if upstream is None:
+            plan.picked = replica
+            return False
+        record.replica = replica.id
+        self.balancer.start(target.key, replica.id)
+        self.forwarder.budget.request(target.key, now)
+        _Express(self, request, plan, target, replica, upstream, started)
+        return True
+
+    async def _express_stream(
+        self,
+        request: HttpRequest,
+        plan: _Plan,
+        target: RouteTarget,
+        replica: ReplicaAddress,
+        upstream: UpstreamResponse,
+    ) -> Response | None:
+        """An express request whose answer streams: relay it the awaited way."""
+        ok: bool | None = None
+        try:
+            response, ok = await _relay(request, upstream, plan.record)
+            return response
+        finally:
+            upstream.release()
+            self._finish(target.key, replica.id, ok)
 
     async def _proxy(
         self,
@@ -295,8 +421,28 @@ class ProxyHandler:
         target: RouteTarget,
         query: str,
         record: RequestRecord,
+        *,
+        retry_of: tuple[str, Failure] | None = None,
+        counted: bool = False,
+        picked: ReplicaAddress | None = None,
     ) -> Response | None:
-        replica = self.balancer.pick(target, now=self._clock())
+        """Proxy the request (``retry_of``: an express attempt failed on that replica;
+        ``counted``: the retry budget has the request already; ``picked``: the replica
+        already chosen)."""
+        tried: set[str] | None = None
+        if picked is not None:
+            replica: ReplicaAddress | None = picked
+        elif retry_of is None:
+            replica = self.balancer.pick(target, now=self._clock())
+        else:
+            failed, failure = retry_of
+            tried = {failed}
+            try:
+                replica = self.forwarder.next_after(
+                    target, failed, request.method, failure, match.prefix
+                )
+            except WaypostError as exc:
+                return _error(exc, record)
         if replica is None:  # a table without ready replicas came in meanwhile
             return _error(Unavailable(f"/{match.prefix} has no ready replica"), record)
         path = (match.rest or "/") if target.strip_prefix else record.path
@@ -313,7 +459,17 @@ class ProxyHandler:
         try:
             try:
                 upstream_response, replica = await self._send(
-                    request, match, target, replica, path, query, headers, record, batch
+                    request,
+                    match,
+                    target,
+                    replica,
+                    path,
+                    query,
+                    headers,
+                    record,
+                    batch,
+                    tried=tried,
+                    counted=counted,
                 )
             except WaypostError as exc:
                 return _error(exc, record, close=isinstance(exc, TooLarge | BadRequest))
@@ -339,6 +495,9 @@ class ProxyHandler:
         headers: list[tuple[str, str]],
         record: RequestRecord,
         batch: MirrorBatch | None,
+        *,
+        tried: set[str] | None = None,
+        counted: bool = False,
     ) -> tuple[UpstreamResponse, ReplicaAddress]:
         """Open the upstream request (with the retries ``forward`` allows)."""
         has_body = request.body_exists
@@ -353,7 +512,18 @@ class ProxyHandler:
             body = ReplayBody(source, REPLAY_LIMIT)
         try:
             response, replica = await self.forwarder.open(
-                target, replica, request.method, path, query, headers, body, record, match.prefix
+                target,
+                replica,
+                request.method,
+                path,
+                query,
+                headers,
+                body,
+                record,
+                match.prefix,
+                attempt=1 if tried is None else 2,
+                tried=tried,
+                counted=counted,
             )
         except (UpstreamError, BodyTooLarge) as exc:
             if limited.exceeded:
@@ -436,19 +606,13 @@ async def _relay(
     by chunk as it arrives (None is then returned in place of a response), and how the
     replica did (True: answered below 500, False: 5xx or broken off, None: the client
     left first)."""
-    headers = response_headers(upstream.headers, record.request_id)
-    status = record.status = upstream.status
-    answered = status < 500
     if upstream.complete:
         # The whole body arrived with the headers (the usual small JSON answer): nothing
         # to stream, so send status, headers and body in one write.
-        try:
-            body = upstream.body()
-        except UpstreamError as exc:
-            log.warning("request %s: the replica's response is broken: %r", record.request_id, exc)
-            return _error(BadGateway("the replica sent a broken response"), record), False
-        record.bytes_out = len(body)
-        return Response(status, headers, body, reason=upstream.reason), answered
+        return _whole(upstream, record)
+    headers = response_headers(upstream.headers, record.request_id)
+    status = record.status = upstream.status
+    answered = status < 500
     if await upstream.wait_complete(_WHOLE_LIMIT):
         # A small declared body that came in a packet after the headers (gunicorn
         # writes them apart): one write to the client all the same. If it breaks off
@@ -475,6 +639,20 @@ async def _relay(
         return None, False
     request.end()
     return None, answered
+
+
+def _whole(upstream: UpstreamResponse, record: RequestRecord) -> tuple[Response, bool]:
+    """The answer to send for an upstream response that is all in, and whether the
+    replica answered (below 500)."""
+    status = record.status = upstream.status
+    try:
+        body = upstream.body()
+    except UpstreamError as exc:
+        log.warning("request %s: the replica's response is broken: %r", record.request_id, exc)
+        return _error(BadGateway("the replica sent a broken response"), record), False
+    record.bytes_out = len(body)
+    headers = response_headers(upstream.headers, record.request_id)
+    return Response(status, headers, body, reason=upstream.reason), status < 500
 
 
 def _body_over(limit: int) -> TooLarge:
@@ -505,3 +683,138 @@ def _json(
     )
     record.status, record.bytes_out = status, len(response.body)
     return response
+
+
+class _Express:
+    """An express request (``ProxyHandler._express``): its replica's answer followed from
+    the upstream connection's callbacks. A whole answer is written from there; one that
+    streams, a failure (to retry), and nothing else, go on in a task the awaited way.
+    The head must come within the target's ``timeout`` (504), and a client that leaves
+    first ends it (499)."""
+
+    __slots__ = (
+        "_handler",
+        "_over",
+        "_plan",
+        "_replica",
+        "_request",
+        "_started",
+        "_target",
+        "_timer",
+        "_upstream",
+    )
+
+    def __init__(
+        self,
+        handler: ProxyHandler,
+        request: HttpRequest,
+        plan: _Plan,
+        target: RouteTarget,
+        replica: ReplicaAddress,
+        upstream: UpstreamResponse,
+        started: float,
+    ) -> None:
+        self._handler = handler
+        self._request = request
+        self._plan = plan
+        self._target = target
+        self._replica = replica
+        self._upstream = upstream
+        self._started = started
+        #: Accounted for (answered, cancelled, or handed to a task).
+        self._over = False
+        upstream.notify = self._answered
+        request.on_cancel = self._cancelled
+        self._timer = (
+            asyncio.get_running_loop().call_later(target.timeout, self._timed_out)
+            if target.timeout
+            else None
+        )
+
+    def _stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._request.on_cancel = None
+        self._upstream.notify = None
+
+    def _answered(self) -> None:
+        try:
+            self._follow()
+        except Exception:  # a bug here must not leave the client waiting for ever
+            log.exception("request %s: the express answer failed", self._plan.record.request_id)
+            self._upstream.release()
+            if not self._over:
+                self._request.abort()
+                self._plan.record.status = 500
+                self._handler._ended(self._request, self._plan.record, self._started)
+                self._request.finish()
+
+    def _follow(self) -> None:
+        self._stop()
+        handler, request, plan, upstream = self._handler, self._request, self._plan, self._upstream
+        target, replica = self._target, self._replica
+        if upstream.status and upstream.complete:
+            response, ok = _whole(upstream, plan.record)
+            upstream.release()
+            handler._finish(target.key, replica.id, ok)
+            self._answer(response)
+            return
+        if upstream.status:  # a body still to come: stream it the awaited way
+            work = handler._express_stream(request, plan, target, replica, upstream)
+        else:
+            upstream.release()
+            key, now = target.key, handler._clock()
+            if upstream.stale:  # a keep-alive race, not the replica's fault: once more
+                handler.balancer.finish(key, replica.id, None, now=now)
+                work = handler._proxy(
+                    request, plan.match, target, plan.query, plan.record, counted=True
+                )
+            else:
+                if handler.balancer.finish(key, replica.id, False, now=now):
+                    handler.metrics.ejection(key)
+                log.warning("request %s: %s", plan.record.request_id, upstream.error)
+                work = handler._proxy(
+                    request,
+                    plan.match,
+                    target,
+                    plan.query,
+                    plan.record,
+                    retry_of=(replica.id, "sent"),
+                    counted=True,
+                )
+        self._over = True  # the task accounts for it from here
+        request.continue_with(handler._run(request, plan, self._started, work))
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        self._stop()
+        self._upstream.release()
+        handler, target, record = self._handler, self._target, self._plan.record
+        handler.balancer.finish(target.key, self._replica.id, None, now=handler._clock())
+        log.warning(
+            "request %s: %s did not answer within %g s",
+            record.request_id,
+            self._replica.address,
+            target.timeout,
+        )
+        message = f"the replica of /{self._plan.match.prefix} did not answer within "
+        self._answer(_error(GatewayTimeout(f"{message}{target.timeout:g} s"), record))
+
+    def _cancelled(self) -> None:
+        """The client left (or the worker stops) before the answer came."""
+        self._stop()
+        self._upstream.release()
+        handler = self._handler
+        handler.balancer.finish(self._target.key, self._replica.id, None, now=handler._clock())
+        self._plan.record.status = CLIENT_CLOSED
+        self._over = True
+        handler._ended(self._request, self._plan.record, self._started)
+        self._request.finish()
+
+    def _answer(self, response: Response) -> None:
+        self._over = True
+        request = self._request
+        request.respond(response)
+        self._handler._ended(request, self._plan.record, self._started)
+        request.finish()

@@ -394,3 +394,28 @@ def test_client_going_away_mid_stream_is_logged_as_499(env: Env, client: httpx.C
     line = wait_for_log(env, request_id)
     assert line["status"] == 499
     assert client.get("/-/health").status_code == 200
+
+
+def test_client_going_away_before_the_answer_is_logged_as_499(
+    env: Env, client: httpx.Client
+) -> None:
+    path = "/acme/shop/hello/1/web/slow"
+    assert client.get(path, params={"seconds": "0"}).status_code == 200  # a pooled connection
+    with socket.create_connection(("127.0.0.1", env.gateway.port), timeout=5) as sock:
+        sock.sendall(f"GET {path}?seconds=1 HTTP/1.1\r\nHost: gw\r\n\r\n".encode())
+        time.sleep(0.3)  # the replica has the request; the client hangs up first
+    deadline = time.monotonic() + 5
+    lines: list[dict[str, object]] = []
+    while time.monotonic() < deadline and not lines:
+        lines = [
+            line
+            for line in env.gateway.request_log()
+            if line["path"] == path and line["status"] != 200
+        ]
+        time.sleep(0.05)
+    assert [line["status"] for line in lines] == [499]
+    # The replica's connection, whose answer nobody wants, is not handed to the next one.
+    for _ in range(3):
+        answer = client.get(path, params={"seconds": "0"})
+        assert answer.status_code == 200
+        assert answer.json()["raw_path"] == f"{path}?seconds=0"
