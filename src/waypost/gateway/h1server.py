@@ -876,7 +876,10 @@ class _Connection(asyncio.Protocol):
         """Stop the handler of the request in hand: its task, or its callbacks."""
         if self._task is not None:
             if not self._task.done():
-                self._task.cancel()
+                # Cancelled before its first step, a task never enters the handler's
+                # coroutine, whose clean-up (accounting for the request) would not run:
+                # cancel once that step, already queued, has run.
+                self._loop.call_soon(self._task.cancel)
             return
         request = self._active
         if request is not None and request.on_cancel is not None:
