@@ -30,6 +30,7 @@ from bench.gateway import APP, snapshot
 from waypost.gateway.core.table import RouteTable
 from waypost.gateway.h1server import H1Server
 from waypost.gateway.requestlog import RequestLog
+from waypost.gateway.serve import tune_gc
 from waypost.gateway.server import ProxyHandler
 from waypost.gateway.upstream import Upstream
 
@@ -121,6 +122,7 @@ async def _main(args: argparse.Namespace) -> None:
         table=RouteTable.from_snapshot(snapshot(address, address, 1)),
     )
     gateway = await loop.create_server(H1Server(handler), "127.0.0.1", 0)
+    tune_gc()  # as a worker does
     gateway_port = gateway.sockets[0].getsockname()[1]
     profile = cProfile.Profile() if args.profile else None
     try:

@@ -53,7 +53,7 @@ from waypost.gateway.sinks import SinkSet
 from waypost.gateway.sync import RouteSync
 from waypost.gateway.upstream import Upstream
 
-__all__ = ["EXIT_CANNOT_START", "WorkerConfig", "bind_socket", "run_worker", "serve"]
+__all__ = ["EXIT_CANNOT_START", "WorkerConfig", "bind_socket", "run_worker", "serve", "tune_gc"]
 
 log = logging.getLogger("waypost.gateway")
 
@@ -157,7 +157,7 @@ async def serve(config: WorkerConfig) -> int:
     handler = ProxyHandler(
         upstream, request_log, options=config.options, on_waiting=nudge, workers=config.workers
     )
-    _tune_gc()
+    tune_gc()
 
     def on_table(table: RouteTable) -> None:
         handler.swap(table)
@@ -225,7 +225,7 @@ async def serve(config: WorkerConfig) -> int:
     return 1 if crashed else 0
 
 
-def _tune_gc() -> None:
+def tune_gc() -> None:
     """Fewer, cheaper garbage collections on the request path.
 
     A proxied request allocates a few hundred short-lived containers that reference
