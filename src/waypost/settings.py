@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from waypost.config.problems import FileProblems
 from waypost.config.values import Memory, Text
 from waypost.errors import InvalidSpec, Problem
+from waypost.gateway.options import default_workers
 from waypost.model.spec import EndpointSpec, Resources
 
 __all__ = [
@@ -130,7 +131,8 @@ class Settings:
     gateway_port: int = DEFAULT_GATEWAY_PORT
     database_url: str | None = None  # None: SQLite file in home
     runtime: str = "local"
-    gateway_workers: int = 1
+    #: Gateway worker processes (default: one per CPU core).
+    gateway_workers: int = field(default_factory=default_workers)
     #: False: run no gateway process (on Kubernetes gateways are a Deployment of their own).
     with_gateway: bool = True
     limits: Limits = field(default_factory=Limits)

@@ -69,7 +69,9 @@ def up(
         str | None,
         typer.Option(help="SQLAlchemy URL (default: SQLite in the home; $WAYPOST_DATABASE_URL)."),
     ] = None,
-    gateway_workers: Annotated[int, typer.Option(min=1, help="Gateway processes.")] = 1,
+    gateway_workers: Annotated[
+        int | None, typer.Option(min=1, help="Gateway processes (default: one per CPU core).")
+    ] = None,
     runtime: Annotated[
         str,
         typer.Option(help="Where replicas run: local (processes) or kubernetes (a cluster)."),

@@ -41,15 +41,16 @@ class GatewayProcess:
         token_file: Path,
         pidfile: Path,
         log_file: Path,
-        workers: int = 1,
+        workers: int | None = None,
         stop_grace: float = 15.0,  # the gateway drains for 10 s; then it is stuck
     ) -> None:
         self.argv = [
             sys.executable, "-m", "waypost.gateway",
             "--host", host, "--port", str(port),
             "--control-url", control_url, "--token-file", str(token_file),
-            "--workers", str(workers),
         ]  # fmt: skip
+        if workers is not None:  # else the gateway's default: one per CPU core
+            self.argv += ["--workers", str(workers)]
         self.pidfile = pidfile
         self.log_file = log_file
         self.stop_grace = stop_grace

@@ -35,6 +35,7 @@ from waypost.gateway.options import (
     RequestOptions,
     RetryOptions,
     SinkOptions,
+    default_workers,
 )
 
 __all__ = ["MULTIPROC_ENV", "main", "options_from", "parse_args"]
@@ -71,7 +72,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--token-file", type=Path, required=True, help="file holding the gateway's bearer token"
     )
     parser.add_argument(
-        "--workers", type=_positive, default=1, help="worker processes sharing the port"
+        "--workers",
+        type=_positive,
+        default=None,
+        help=f"worker processes sharing the port (default: one per CPU core, here "
+        f"{default_workers()}; one with --port 0)",
     )
     parser.add_argument(
         "--grace",
@@ -174,6 +179,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"request-log lines buffered per log sink (default {sink.buffer})",
     )
     args = parser.parse_args(argv)
+    if args.workers is None:  # a random port cannot be shared: one worker then
+        args.workers = 1 if args.port == 0 else default_workers()
     if args.workers > 1 and args.port == 0:
         parser.error("--port 0 cannot be shared by several workers; pick a port")
     if args.grace < 0:

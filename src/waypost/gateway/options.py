@@ -10,6 +10,7 @@ settings (timeouts, concurrency caps) come with the route table instead.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -20,9 +21,18 @@ __all__ = [
     "RequestOptions",
     "RetryOptions",
     "SinkOptions",
+    "default_workers",
 ]
 
 MIB = 1024 * 1024
+
+
+def default_workers() -> int:
+    """Gateway worker processes by default: one per CPU core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _check(condition: bool, message: str) -> None:

@@ -13,6 +13,7 @@ from waypost.gateway.options import (
     MirrorOptions,
     RequestOptions,
     SinkOptions,
+    default_workers,
 )
 
 
@@ -30,9 +31,14 @@ def test_flags_the_control_plane_passes() -> None:
     assert args.grace == 10.0
 
 
+def test_a_random_port_gets_one_worker_by_default() -> None:
+    args = parse_args(["--control-url", "http://c", "--token-file", "t", "--port", "0"])
+    assert args.workers == 1
+
+
 def test_defaults() -> None:
     args = parse_args(["--control-url", "http://c", "--token-file", "t"])
-    assert (args.host, args.port, args.workers) == ("127.0.0.1", 8080, 1)
+    assert (args.host, args.port, args.workers) == ("127.0.0.1", 8080, default_workers())
     assert args.options == GatewayOptions()
     assert args.options.hold == HoldOptions(queue=1000, deadline=60.0)
     mirror = args.options.mirror
