@@ -126,11 +126,18 @@ class Forwarder:
             self._metrics.retry(key, failure)
 
     def next_after(
-        self, target: RouteTarget, failed: str, method: str, failure: Failure, prefix: str
+        self,
+        target: RouteTarget,
+        tried: set[str],
+        method: str,
+        failure: Failure,
+        attempt: int,
+        prefix: str,
     ) -> ReplicaAddress:
-        """The replica for a second attempt after the first failed on ``failed`` (made
-        by the caller, without a body); BadGateway if none may be tried."""
-        replica = self._next(target, {failed}, method, failure, 1, None, prefix)
+        """The replica for the attempt after number ``attempt`` failed on the last of
+        ``tried`` (attempts the caller made itself, without a body); BadGateway if none
+        may be tried."""
+        replica = self._next(target, tried, method, failure, attempt, None, prefix)
         self._metrics.retry(target.key, failure)
         return replica
 

@@ -102,7 +102,13 @@ from waypost.gateway.options import GatewayOptions
 from waypost.gateway.overload import Limiter
 from waypost.gateway.replay import ReplayBody
 from waypost.gateway.requestlog import RequestLog
-from waypost.gateway.upstream import Timeouts, Upstream, UpstreamError, UpstreamResponse
+from waypost.gateway.upstream import (
+    Timeouts,
+    Upstream,
+    UpstreamError,
+    UpstreamResponse,
+    UpstreamTimeout,
+)
 from waypost.gateway.websocket import is_upgrade, tunnel_websocket
 from waypost.model.routes import ReplicaAddress, RouteTarget
 
@@ -123,6 +129,10 @@ def _new_request_id() -> str:
     raw[6] = raw[6] & 0x0F | 0x40
     raw[8] = raw[8] & 0x3F | 0x80
     return raw.hex()
+
+
+#: Attempts made and failed: the replicas tried, how the last failed, its number.
+_Retry = tuple[set[str], Failure, int]
 
 
 @dataclass(slots=True)
@@ -410,9 +420,45 @@ class ProxyHandler:
         try:
             response, ok = await _relay(request, upstream, plan.record)
             return response
+        except _BrokeEarly as broke:
+            ok = False
+            error = broke
         finally:
             upstream.release()
             self._finish(target.key, replica.id, ok)
+        retry: _Retry = ({replica.id}, "sent", 1)
+        return await self._after_broken(
+            request, plan.match, target, plan.query, plan.record, error, retry
+        )
+
+    async def _after_broken(
+        self,
+        request: HttpRequest,
+        match: RouteMatch,
+        target: RouteTarget,
+        query: str,
+        record: RequestRecord,
+        broke: _BrokeEarly,
+        retry: _Retry,
+    ) -> Response | None:
+        """The replica's answer broke off before any of it reached the client: a 504 for
+        a stall, a retry on another replica if ``forward``'s rules allow one (a request
+        without a body: nothing was kept to send again), else a 502."""
+        log.warning("request %s: %s", record.request_id, broke.error)
+        if isinstance(broke.error, UpstreamTimeout):
+            return _error(
+                GatewayTimeout(
+                    f"the replica of /{match.prefix} did not answer within {target.timeout:g} s"
+                ),
+                record,
+            )
+        if request.body_exists:
+            return _error(
+                BadGateway(f"the replica of /{match.prefix} broke off its answer"), record
+            )
+        return await self._proxy(
+            request, match, target, query, record, retry_of=retry, counted=True
+        )
 
     async def _proxy(
         self,
@@ -422,24 +468,25 @@ class ProxyHandler:
         query: str,
         record: RequestRecord,
         *,
-        retry_of: tuple[str, Failure] | None = None,
+        retry_of: _Retry | None = None,
         counted: bool = False,
         picked: ReplicaAddress | None = None,
     ) -> Response | None:
-        """Proxy the request (``retry_of``: an express attempt failed on that replica;
-        ``counted``: the retry budget has the request already; ``picked``: the replica
-        already chosen)."""
+        """Proxy the request (``retry_of``: attempts already made failed, the last on the
+        last replica tried; ``counted``: the retry budget has the request already;
+        ``picked``: the replica already chosen)."""
         tried: set[str] | None = None
+        attempt = 1
         if picked is not None:
             replica: ReplicaAddress | None = picked
         elif retry_of is None:
             replica = self.balancer.pick(target, now=self._clock())
         else:
-            failed, failure = retry_of
-            tried = {failed}
+            tried, failure, failed_attempt = retry_of
+            attempt = failed_attempt + 1
             try:
                 replica = self.forwarder.next_after(
-                    target, failed, request.method, failure, match.prefix
+                    target, tried, request.method, failure, failed_attempt, match.prefix
                 )
             except WaypostError as exc:
                 return _error(exc, record)
@@ -455,7 +502,9 @@ class ProxyHandler:
             return await self._websocket(
                 request, match, target, replica, path, query, headers, record
             )
-        batch = self.mirrors.begin(request, match, record, query) if match.route.mirrors else None
+        # A retried request had its mirror copies made by the first attempt.
+        mirrored = match.route.mirrors and retry_of is None
+        batch = self.mirrors.begin(request, match, record, query) if mirrored else None
         try:
             try:
                 upstream_response, replica = await self._send(
@@ -468,6 +517,7 @@ class ProxyHandler:
                     headers,
                     record,
                     batch,
+                    attempt=attempt,
                     tried=tried,
                     counted=counted,
                 )
@@ -477,12 +527,17 @@ class ProxyHandler:
             try:
                 response, ok = await _relay(request, upstream_response, record)
                 return response
+            except _BrokeEarly as broke:
+                ok = False
+                error = broke
             finally:
                 upstream_response.release()
                 self._finish(target.key, replica.id, ok)
         finally:
             if batch is not None:
                 batch.close()
+        retry: _Retry = ((tried or set()) | {replica.id}, "sent", attempt)
+        return await self._after_broken(request, match, target, query, record, error, retry)
 
     async def _send(
         self,
@@ -496,6 +551,7 @@ class ProxyHandler:
         record: RequestRecord,
         batch: MirrorBatch | None,
         *,
+        attempt: int = 1,
         tried: set[str] | None = None,
         counted: bool = False,
     ) -> tuple[UpstreamResponse, ReplicaAddress]:
@@ -521,7 +577,7 @@ class ProxyHandler:
                 body,
                 record,
                 match.prefix,
-                attempt=1 if tried is None else 2,
+                attempt=attempt,
                 tried=tried,
                 counted=counted,
             )
@@ -613,7 +669,10 @@ async def _relay(
     headers = response_headers(upstream.headers, record.request_id)
     status = record.status = upstream.status
     answered = status < 500
-    if await upstream.wait_complete(_WHOLE_LIMIT):
+    whole = await upstream.wait_complete(_WHOLE_LIMIT)
+    if not whole and upstream.error is not None:
+        raise _BrokeEarly(upstream.error)  # nothing reached the client yet
+    if whole:
         # A small declared body that came in a packet after the headers (gunicorn
         # writes them apart): one write to the client all the same. If it breaks off
         # instead, the client gets what came, cut short, as below.
@@ -639,6 +698,14 @@ async def _relay(
         return None, False
     request.end()
     return None, answered
+
+
+class _BrokeEarly(Exception):
+    """The replica's answer broke off (or stalled) before any of it reached the client."""
+
+    def __init__(self, error: UpstreamError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _whole(upstream: UpstreamResponse, record: RequestRecord) -> tuple[Response, bool]:
@@ -780,7 +847,7 @@ class _Express:
                     target,
                     plan.query,
                     plan.record,
-                    retry_of=(replica.id, "sent"),
+                    retry_of=({replica.id}, "sent", 1),
                     counted=True,
                 )
         self._over = True  # the task accounts for it from here

@@ -376,13 +376,27 @@ def test_expect_100_continue_is_answered_once_the_route_is_known(
     assert "expect" not in {name.lower() for name, _ in seen.headers}
 
 
-def test_replica_hanging_up_mid_body_cuts_the_client_response(client: httpx.Client) -> None:
-    with client.stream("GET", "/acme/shop/hello/1/web/break") as response:
-        assert response.status_code == 200
-        assert response.headers["Content-Length"] == "1000"
-        with pytest.raises(httpx.RemoteProtocolError):
-            response.read()
+def test_replica_hanging_up_mid_body_before_any_byte_went_out_is_a_502(
+    client: httpx.Client,
+) -> None:
+    """A small answer is passed on whole, so when it breaks off nothing has reached the
+    client yet: it gets a clean 502 (another replica would get the GET again)."""
+    response = client.get("/acme/shop/hello/1/web/break")
+    assert response.status_code == 502
+    assert response.json()["error"] == "bad_gateway"
     assert client.get("/-/health").status_code == 200
+
+
+def test_a_get_whose_answer_breaks_off_is_retried_on_another_replica(
+    env: Env, client: httpx.Client
+) -> None:
+    env.publish(build_snapshot({V1: [("v1", 1, V1)]}, {V1: [env.a.address, env.b.address]}))
+    env.a.requests.clear()
+    env.b.requests.clear()
+    for _ in range(4):  # whichever replica goes first, the answer is whole
+        response = client.get("/acme/shop/hello/1/web/break")
+        assert response.status_code == 502  # both break: tried on each, then a 502
+    assert len(env.a.requests) + len(env.b.requests) == 8
 
 
 def test_client_going_away_mid_stream_is_logged_as_499(env: Env, client: httpx.Client) -> None:
