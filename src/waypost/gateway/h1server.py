@@ -249,6 +249,7 @@ class HttpRequest:
         "_ended",
         "_length_out",
         "_no_body",
+        "body_exists",
         "close",
         "content",
         "content_length",
@@ -284,6 +285,13 @@ class HttpRequest:
         length = headers.get("content-length")
         #: The declared body length; None when not declared (no body, or chunked).
         self.content_length = int(length) if length is not None and length.isdigit() else None
+        #: Whether the request has a body (declared non-empty, or chunked); asked a few
+        #: times per request, so worked out once.
+        self.body_exists = (
+            self.content_length > 0
+            if self.content_length is not None
+            else headers.get("transfer-encoding") is not None
+        )
         self.content = RequestBody(conn)
         #: The response head has been written.
         self.started = False
@@ -298,13 +306,6 @@ class HttpRequest:
         self._chunked_out = False
         self._length_out = False
         self._no_body = False
-
-    @property
-    def body_exists(self) -> bool:
-        """Whether the request has a body (declared non-empty, or chunked)."""
-        if self.content_length is not None:
-            return self.content_length > 0
-        return self.headers.get("transfer-encoding") is not None
 
     def send_continue(self) -> None:
         """Answer ``Expect: 100-continue``: the client may send its body now."""
