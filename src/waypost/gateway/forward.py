@@ -33,9 +33,14 @@ from waypost.gateway.upstream import (
 )
 from waypost.model.routes import ReplicaAddress, RouteTarget
 
-__all__ = ["Forwarder"]
+__all__ = ["Forwarder", "no_answer"]
 
 log = logging.getLogger("waypost.gateway")
+
+
+def no_answer(prefix: str, target: RouteTarget) -> GatewayTimeout:
+    """The 504 for a replica that sent nothing within the target's ``timeout``."""
+    return GatewayTimeout(f"the replica of /{prefix} did not answer within {target.timeout:g} s")
 
 
 class Forwarder:
@@ -103,9 +108,7 @@ class Forwarder:
             except UpstreamTimeout as exc:
                 balancer.finish(key, replica.id, None, now=self._clock())
                 log.warning("request %s: %s", record.request_id, exc)
-                raise GatewayTimeout(
-                    f"the replica of /{prefix} did not answer within {target.timeout:g} s"
-                ) from exc
+                raise no_answer(prefix, target) from exc
             except UpstreamError as exc:
                 if balancer.finish(key, replica.id, False, now=self._clock()):
                     self._metrics.ejection(key)

@@ -62,7 +62,6 @@ from waypost.errors import (
     BadGateway,
     BadRequest,
     Forbidden,
-    GatewayTimeout,
     NotFound,
     TooLarge,
     Unauthorized,
@@ -93,7 +92,7 @@ from waypost.gateway.core.retry import REPLAY_LIMIT, Failure, RetryBudget
 from waypost.gateway.core.split import choose, sticky_draw, sticky_key
 from waypost.gateway.core.table import RouteMatch, RouteTable
 from waypost.gateway.core.traffic import TrafficCounter
-from waypost.gateway.forward import Forwarder
+from waypost.gateway.forward import Forwarder, no_answer
 from waypost.gateway.h1server import HttpRequest, MalformedBody, Response, json_response
 from waypost.gateway.holds import HoldQueue
 from waypost.gateway.metrics import CONTENT_TYPE, Metrics
@@ -446,12 +445,7 @@ class ProxyHandler:
         without a body: nothing was kept to send again), else a 502."""
         log.warning("request %s: %s", record.request_id, broke.error)
         if isinstance(broke.error, UpstreamTimeout):
-            return _error(
-                GatewayTimeout(
-                    f"the replica of /{match.prefix} did not answer within {target.timeout:g} s"
-                ),
-                record,
-            )
+            return _error(no_answer(match.prefix, target), record)
         if request.body_exists:
             return _error(
                 BadGateway(f"the replica of /{match.prefix} broke off its answer"), record
@@ -865,8 +859,7 @@ class _Express:
             self._replica.address,
             target.timeout,
         )
-        message = f"the replica of /{self._plan.match.prefix} did not answer within "
-        self._answer(_error(GatewayTimeout(f"{message}{target.timeout:g} s"), record))
+        self._answer(_error(no_answer(self._plan.match.prefix, target), record))
 
     def _cancelled(self) -> None:
         """The client left (or the worker stops) before the answer came."""
