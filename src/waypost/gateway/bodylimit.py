@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-__all__ = ["BodyTooLarge", "ChunkSource", "LimitedBody"]
+__all__ = ["BodyTooLarge", "ChunkSource", "ChunkStream", "LimitedBody"]
 
 
 class ChunkSource(Protocol):
@@ -20,11 +20,30 @@ class ChunkSource(Protocol):
     async def readany(self) -> bytes: ...
 
 
+class ChunkStream:
+    """A body read piece by piece with ``readany`` (b"" at its end), which also makes
+    it an async iterator of its pieces (what the upstream client streams from)."""
+
+    __slots__ = ()
+
+    async def readany(self) -> bytes:
+        raise NotImplementedError
+
+    def __aiter__(self) -> ChunkStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = await self.readany()
+        if not chunk:
+            raise StopAsyncIteration
+        return chunk
+
+
 class BodyTooLarge(Exception):
     """The streamed body went past the limit."""
 
 
-class LimitedBody:
+class LimitedBody(ChunkStream):
     __slots__ = ("_content", "_limit", "exceeded", "size")
 
     def __init__(self, content: ChunkSource, limit: int) -> None:
@@ -39,13 +58,4 @@ class LimitedBody:
         if self.size > self._limit:
             self.exceeded = True
             raise BodyTooLarge(f"the request body is over the limit of {self._limit} bytes")
-        return chunk
-
-    def __aiter__(self) -> LimitedBody:
-        return self
-
-    async def __anext__(self) -> bytes:
-        chunk = await self.readany()
-        if not chunk:
-            raise StopAsyncIteration
         return chunk

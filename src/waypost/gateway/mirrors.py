@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from waypost.gateway.background import Background
-from waypost.gateway.bodylimit import ChunkSource
+from waypost.gateway.bodylimit import ChunkSource, ChunkStream
 from waypost.gateway.core.access import PRIVATE
 from waypost.gateway.core.balance import Balancer
 from waypost.gateway.core.headers import HOST, Forwarding, request_headers
@@ -342,7 +342,7 @@ class MirrorBatch:
         self.skip("the primary did not read the whole body")
 
 
-class BodyTee:
+class BodyTee(ChunkStream):
     """The request body as the primary reads it, kept for the copies up to the limits."""
 
     __slots__ = ("_batch", "_buffer", "_content", "_mirrors")
@@ -352,15 +352,6 @@ class BodyTee:
         self._batch = batch
         self._mirrors = batch._mirrors
         self._buffer: bytearray | None = bytearray()
-
-    def __aiter__(self) -> BodyTee:
-        return self
-
-    async def __anext__(self) -> bytes:
-        chunk = await self.readany()
-        if not chunk:
-            raise StopAsyncIteration
-        return chunk
 
     async def readany(self) -> bytes:
         """The next chunk (``b""`` at the end, when the copies are sent)."""

@@ -12,12 +12,12 @@ before its first byte was read (a connection that could not be opened).
 
 from __future__ import annotations
 
-from waypost.gateway.bodylimit import ChunkSource
+from waypost.gateway.bodylimit import ChunkSource, ChunkStream
 
 __all__ = ["ReplayBody"]
 
 
-class ReplayBody:
+class ReplayBody(ChunkStream):
     __slots__ = ("_kept", "_limit", "_pos", "_size", "_source", "replayable", "source_failed")
 
     def __init__(self, source: ChunkSource, limit: int) -> None:
@@ -62,13 +62,4 @@ class ReplayBody:
                 else:
                     self._kept = None
                     self.replayable = False
-        return chunk
-
-    def __aiter__(self) -> ReplayBody:
-        return self
-
-    async def __anext__(self) -> bytes:
-        chunk = await self.readany()
-        if not chunk:
-            raise StopAsyncIteration
         return chunk
