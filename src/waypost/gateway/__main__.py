@@ -58,6 +58,56 @@ def _port(text: str) -> int:
     return value
 
 
+_HOLD, _MIRROR, _SINK, _REQUEST, _RETRY = (
+    HoldOptions(),
+    MirrorOptions(),
+    SinkOptions(),
+    RequestOptions(),
+    RetryOptions(),
+)
+#: The limit flags: (flag, type, default, what it sets); ``options_from`` reads them back.
+_LIMIT_FLAGS: tuple[tuple[str, type[int] | type[float], float, str], ...] = (
+    ("--retry-attempts", int, _RETRY.attempts, "attempts per request, on different replicas"),
+    (
+        "--mirror-shed-lag",
+        float,
+        _MIRROR.shed_lag * 1000,
+        "event loop lag in ms beyond which mirror copies are dropped",
+    ),
+    ("--max-body", int, _REQUEST.max_body, "largest request body in bytes; larger is a 413"),
+    (
+        "--max-header-size",
+        int,
+        _REQUEST.max_header_size,
+        "largest request line or header field in bytes; larger is a 431",
+    ),
+    (
+        "--header-timeout",
+        float,
+        _REQUEST.header_timeout,
+        "seconds a connection may take to send its request headers, also the idle "
+        "keep-alive timeout",
+    ),
+    ("--hold-queue", int, _HOLD.queue, "requests held per endpoint while it wakes"),
+    ("--wake-timeout", float, _HOLD.deadline, "seconds a held request waits before a 504"),
+    (
+        "--mirror-concurrency",
+        int,
+        _MIRROR.concurrency,
+        "mirror copies in flight per mirror target",
+    ),
+    ("--mirror-queue", int, _MIRROR.queue, "mirror copies waiting per mirror target"),
+    ("--mirror-timeout", float, _MIRROR.timeout, "seconds a mirror copy may take"),
+    (
+        "--mirror-body-limit",
+        int,
+        _MIRROR.body_limit,
+        "largest request body mirrored, in bytes",
+    ),
+    ("--sink-buffer", int, _SINK.buffer, "request-log lines buffered per log sink"),
+)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m waypost.gateway",
@@ -96,87 +146,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="directory for the workers' metric files (default: a temporary one)",
     )
     limits = parser.add_argument_group("limits (per worker)")
-    hold, mirror, sink, req = HoldOptions(), MirrorOptions(), SinkOptions(), RequestOptions()
-    retry = RetryOptions()
-    limits.add_argument(
-        "--retry-attempts",
-        type=int,
-        default=retry.attempts,
-        help=f"attempts per request, on different replicas (default {retry.attempts})",
-    )
-    limits.add_argument(
-        "--mirror-shed-lag",
-        type=float,
-        default=mirror.shed_lag * 1000,
-        help="event loop lag in ms beyond which mirror copies are dropped "
-        f"(default {mirror.shed_lag * 1000:g})",
-    )
-    limits.add_argument(
-        "--max-body",
-        type=int,
-        default=req.max_body,
-        help=f"largest request body in bytes; larger is a 413 (default {req.max_body})",
-    )
-    limits.add_argument(
-        "--max-header-size",
-        type=int,
-        default=req.max_header_size,
-        help=f"largest request line or header field in bytes; larger is a 431 "
-        f"(default {req.max_header_size})",
-    )
+    for flag, kind, default, text in _LIMIT_FLAGS:
+        shown = f"{default:g}" if kind is float else default
+        limits.add_argument(flag, type=kind, default=default, help=f"{text} (default {shown})")
     limits.add_argument(
         "--metrics-public",
         action="store_true",
         help="serve /-/metrics to any client, not only to loopback ones",
-    )
-    limits.add_argument(
-        "--header-timeout",
-        type=float,
-        default=req.header_timeout,
-        help="seconds a connection may take to send its request headers, also the idle "
-        f"keep-alive timeout (default {req.header_timeout:g})",
-    )
-    limits.add_argument(
-        "--hold-queue",
-        type=int,
-        default=hold.queue,
-        help=f"requests held per endpoint while it wakes (default {hold.queue})",
-    )
-    limits.add_argument(
-        "--wake-timeout",
-        type=float,
-        default=hold.deadline,
-        help=f"seconds a held request waits before a 504 (default {hold.deadline:g})",
-    )
-    limits.add_argument(
-        "--mirror-concurrency",
-        type=int,
-        default=mirror.concurrency,
-        help=f"mirror copies in flight per mirror target (default {mirror.concurrency})",
-    )
-    limits.add_argument(
-        "--mirror-queue",
-        type=int,
-        default=mirror.queue,
-        help=f"mirror copies waiting per mirror target (default {mirror.queue})",
-    )
-    limits.add_argument(
-        "--mirror-timeout",
-        type=float,
-        default=mirror.timeout,
-        help=f"seconds a mirror copy may take (default {mirror.timeout:g})",
-    )
-    limits.add_argument(
-        "--mirror-body-limit",
-        type=int,
-        default=mirror.body_limit,
-        help=f"largest request body mirrored, in bytes (default {mirror.body_limit})",
-    )
-    limits.add_argument(
-        "--sink-buffer",
-        type=int,
-        default=sink.buffer,
-        help=f"request-log lines buffered per log sink (default {sink.buffer})",
     )
     args = parser.parse_args(argv)
     if args.workers is None:  # a random port cannot be shared: one worker then
