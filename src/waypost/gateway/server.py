@@ -415,9 +415,28 @@ class ProxyHandler:
         upstream: UpstreamResponse,
     ) -> Response | None:
         """An express request whose answer streams: relay it the awaited way."""
+        match, query, record = plan.match, plan.query, plan.record
+        return await self._relay_or_retry(
+            request, match, target, query, record, replica, upstream, set(), 1
+        )
+
+    async def _relay_or_retry(
+        self,
+        request: HttpRequest,
+        match: RouteMatch,
+        target: RouteTarget,
+        query: str,
+        record: RequestRecord,
+        replica: ReplicaAddress,
+        upstream: UpstreamResponse,
+        tried: set[str],
+        attempt: int,
+    ) -> Response | None:
+        """Relay the answer of attempt ``attempt`` (on ``replica``, after ``tried``);
+        one that broke off before reaching the client goes to ``_after_broken``."""
         ok: bool | None = None
         try:
-            response, ok = await _relay(request, upstream, plan.record)
+            response, ok = await _relay(request, upstream, record)
             return response
         except _BrokeEarly as broke:
             ok = False
@@ -425,10 +444,8 @@ class ProxyHandler:
         finally:
             upstream.release()
             self._finish(target.key, replica.id, ok)
-        retry: _Retry = ({replica.id}, "sent", 1)
-        return await self._after_broken(
-            request, plan.match, target, plan.query, plan.record, error, retry
-        )
+        retry: _Retry = (tried | {replica.id}, "sent", attempt)
+        return await self._after_broken(request, match, target, query, record, error, retry)
 
     async def _after_broken(
         self,
@@ -517,21 +534,13 @@ class ProxyHandler:
                 )
             except WaypostError as exc:
                 return _error(exc, record, close=isinstance(exc, TooLarge | BadRequest))
-            ok: bool | None = None
-            try:
-                response, ok = await _relay(request, upstream_response, record)
-                return response
-            except _BrokeEarly as broke:
-                ok = False
-                error = broke
-            finally:
-                upstream_response.release()
-                self._finish(target.key, replica.id, ok)
+            return await self._relay_or_retry(
+                request, match, target, query, record, replica, upstream_response,
+                tried or set(), attempt,
+            )  # fmt: skip
         finally:
             if batch is not None:
                 batch.close()
-        retry: _Retry = ((tried or set()) | {replica.id}, "sent", attempt)
-        return await self._after_broken(request, match, target, query, record, error, retry)
 
     async def _send(
         self,
