@@ -7,9 +7,13 @@ fixed connections, keep-alive, loopback, fixed duration) loads, in turn:
 
 - the app directly;
 - nginx as a keep-alive reverse proxy (config written to a temporary directory, run
-  in the foreground, stopped by PID), with 1 and with 2 worker processes, each plain
-  and with a mirror: ``mirror`` (ngx_http_mirror_module) sends a copy of every request,
-  over a keep-alive upstream, to the same failing mirror replica the gateway uses;
+  in the foreground, stopped by PID), with 1 and with 2 worker processes, three ways:
+  bare (proxying only); doing the gateway's job besides proxying, configured as
+  ingress-nginx does it (the route from the path by a regex location; X-VH-Prefix,
+  X-Forwarded-For/-Proto/-Host and X-Request-ID to the app; the request id back to the
+  client; a buffered JSON access-log line per request: ``bench.procs.NGINX_FORWARDING``);
+  and that with a mirror: ``mirror`` (ngx_http_mirror_module) sends a copy of every
+  request, over a keep-alive upstream, to the same failing mirror replica the gateway uses;
 - the gateway with 1 and with 2 workers, fed a route snapshot by the test suite's fake
   control plane: a version URL; an alias with a 2-way split (two targets, same app);
   an alias with a mirror whose replica answers 500 at once (the worst mirror: every
@@ -19,8 +23,10 @@ fixed connections, keep-alive, loopback, fixed duration) loads, in turn:
   a queue of 100, under 400 connections (memory must stay bounded; most get 503).
 
 It prints requests/s, p50 and p99 (wrk's), errors (non-2xx and socket errors), the
-ratio to direct, and for gateway rows the ratios to nginx with as many workers: plain
-nginx, except the mirror row, which is compared with nginx + mirror. "cpu us/req" is
+ratio to direct, and for gateway rows the ratios to nginx doing the same job with as
+many workers (the mirror row: to nginx + mirror), then to bare nginx. The forwarding
+headers are not free for the app either (gunicorn parses each one): measured here, they
+cost nginx's setup about 8 % of its requests/s, most of it in the app. "cpu us/req" is
 the proxy's CPU time (user + system, summed over its processes from /proc) during the
 run over the requests wrk completed; "mirrored" is the share of those requests whose
 copy reached the mirror replica. Then the gateway's resident memory idle and under
@@ -79,6 +85,15 @@ class Failing(_Site):
         await request.read()
         self.received += 1
         return web.Response(status=500, text="no")
+
+
+#: nginx's setups (name, with the mirror, doing the gateway's job besides proxying): see
+#: ``bench.procs.NGINX_FORWARDING``. Gateway rows are compared with the same-job ones.
+NGINX_SETUPS = (
+    ("nginx, bare", False, False),
+    ("nginx", False, True),
+    ("nginx + mirror", True, True),
+)
 
 
 @dataclass
@@ -231,17 +246,24 @@ def main() -> None:
                 Row("direct (gunicorn, 2 workers)", run(wrk_path, f"http://{app.address}/", args))
             )
             for workers in (1, 2):
-                for setup, mirror in (("nginx", None), ("nginx + mirror", failing)):
+                for setup, mirror, same_job in NGINX_SETUPS:
                     proxy = start_nginx(
                         nginx_path,
                         app.address,
                         workers,
-                        work / f"nginx{workers}{'m' if mirror else ''}",
-                        mirror=mirror.address if mirror else None,
+                        work / f"nginx{workers}-{setup.replace(' ', '')}",
+                        mirror=failing.address if mirror else None,
+                        same_job=same_job,
                     )
                     try:
                         url = f"http://{proxy.address}/{APP}/"
-                        measured = run(wrk_path, url, args, proxy=proxy.process.pid, mirror=mirror)
+                        measured = run(
+                            wrk_path,
+                            url,
+                            args,
+                            proxy=proxy.process.pid,
+                            mirror=failing if mirror else None,
+                        )
                         rows.append(Row(f"{setup}, {workers} worker(s)", measured, workers, setup))
                     finally:
                         proxy.stop()
@@ -310,27 +332,35 @@ def _print(rows: list[Row], memory: list[tuple[str, int, int]]) -> None:
     print()
     header = (
         f"{'path':<40} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
-        f" {'/direct':>8} {'/nginx rps':>10} {'/nginx p99':>10} {'cpu us/req':>10}"
-        f" {'mirrored':>8}"
+        f" {'/direct':>8} {'/nginx rps':>10} {'/nginx p99':>10} {'/bare rps':>9}"
+        f" {'/bare p99':>9} {'cpu us/req':>10} {'mirrored':>8}"
     )
     print(header)
     print("-" * len(header))
     for row in rows:
         r = row.run.result
-        vs = nginx.get((row.nginx, row.workers)) if row.name.startswith("gateway") else None
-        ratio_rps = f"{r.rps / vs.rps:.2f}" if vs else ""
-        ratio_p99 = f"{r.p99_ms / vs.p99_ms:.2f}" if vs else ""
+        gateway = row.name.startswith("gateway")
+        vs = nginx.get((row.nginx, row.workers)) if gateway else None
+        bare = nginx.get(("nginx, bare", row.workers)) if gateway else None
         cpu = f"{row.run.cpu_us:.1f}" if row.run.cpu_us is not None else ""
         mirrored = f"{row.run.mirrored:.0%}" if row.run.mirrored is not None else ""
         print(
             f"{row.name:<40} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.errors:>7}"
-            f" {r.rps / direct.rps:>8.2f} {ratio_rps:>10} {ratio_p99:>10} {cpu:>10}"
-            f" {mirrored:>8}"
+            f" {r.rps / direct.rps:>8.2f} {_ratios(r, vs, 10)} {_ratios(r, bare, 9)}"
+            f" {cpu:>10} {mirrored:>8}"
         )
     print()
     print(f"{'gateway memory (RSS, all processes)':<40} {'idle MiB':>9} {'load MiB':>9}")
     for name, idle, peak in memory:
         print(f"{name:<40} {idle / 1024:>9.1f} {peak / 1024:>9.1f}")
+
+
+def _ratios(result: WrkResult, base: WrkResult | None, width: int) -> str:
+    """requests/s and p99 of ``result`` over those of ``base`` (blank without one)."""
+    if base is None:
+        return f"{'':>{width}} {'':>{width}}"
+    rps, p99 = result.rps / base.rps, result.p99_ms / base.p99_ms
+    return f"{rps:>{width}.2f} {p99:>{width}.2f}"
 
 
 if __name__ == "__main__":

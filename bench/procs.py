@@ -85,12 +85,12 @@ class Served:
                 self.process.wait(10)
 
 
-def start_app(workers: int, log_dir: Path) -> Served:
+def start_app(workers: int, log_dir: Path, threads: int = 8) -> Served:
     """gunicorn (gthread workers, so keep-alive works) serving ``bench.hello_wsgi:app``."""
     port = free_port()
     argv = [
         sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", "gthread",
-        "--threads", "8", "--bind", f"127.0.0.1:{port}", "--keep-alive", "5",
+        "--threads", str(threads), "--bind", f"127.0.0.1:{port}", "--keep-alive", "5",
         "--log-level", "warning", "bench.hello_wsgi:app",
     ]  # fmt: skip
     with (log_dir / "gunicorn.log").open("ab") as out:
@@ -108,7 +108,7 @@ pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
 events {{ worker_connections 4096; }}
 http {{
-    access_log off;
+    {log}
     client_body_temp_path {dir}/body;
     proxy_temp_path {dir}/proxy;
     fastcgi_temp_path {dir}/fastcgi;
@@ -121,14 +121,34 @@ http {{
     }}{mirror_upstream}
     server {{
         listen 127.0.0.1:{port} reuseport;
-        location / {{{mirror}
+        location {location} {{{mirror}
             proxy_pass http://app;
             proxy_http_version 1.1;
-            proxy_set_header Connection "";
+            proxy_set_header Connection "";{forwarding}
         }}{mirror_location}
     }}
 }}
 """
+
+# "The same job" as the gateway's, the way ingress-nginx configures nginx: the route
+# (org/project/deployment/version/endpoint) taken from the path by a regex location,
+# what the gateway tells the replica (X-VH-Prefix, X-Forwarded-For/-Proto/-Host,
+# X-Request-ID) set the same way, the request id returned to the client, and a JSON
+# access-log line per request, buffered as the gateway's request log is.
+NGINX_ROUTE = "~ ^/(?<route>[^/]+/[^/]+/[^/]+/[^/]+/[^/]+)(?:/|$)"
+NGINX_FORWARDING = """
+            proxy_set_header X-VH-Prefix $route;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $http_host;
+            proxy_set_header X-Request-ID $request_id;
+            add_header X-Request-ID $request_id always;"""
+NGINX_LOG = """log_format waypost escape=json '{{"kind":"request","time":"$time_iso8601",'
+        '"request_id":"$request_id","route":"$route","method":"$request_method",'
+        '"path":"$uri","status":$status,"latency_s":$request_time,'
+        '"bytes_in":$request_length,"bytes_out":$bytes_sent,'
+        '"replica":"$upstream_addr"}}';
+    access_log {dir}/access.log waypost buffer=64k flush=1s;"""
 
 # ngx_http_mirror_module (built in unless nginx was configured --without-http_mirror_module):
 # a copy of every request goes to a second keep-alive upstream; its answer is discarded.
@@ -150,10 +170,17 @@ NGINX_MIRROR_LOCATION = """
 
 
 def start_nginx(
-    nginx: str, app: str, workers: int, work_dir: Path, mirror: str | None = None
+    nginx: str,
+    app: str,
+    workers: int,
+    work_dir: Path,
+    mirror: str | None = None,
+    *,
+    same_job: bool = False,
 ) -> Served:
     """nginx as a keep-alive reverse proxy in front of ``app``, config in ``work_dir``;
-    with ``mirror`` (``host:port``), a copy of every request goes there too."""
+    with ``mirror`` (``host:port``), a copy of every request goes there too; with
+    ``same_job``, it does what the gateway does besides proxying (``NGINX_FORWARDING``)."""
     port = free_port()
     work_dir.mkdir(parents=True, exist_ok=True)
     conf = work_dir / "nginx.conf"
@@ -163,6 +190,9 @@ def start_nginx(
             dir=work_dir,
             app=app,
             port=port,
+            log=NGINX_LOG.format(dir=work_dir) if same_job else "access_log off;",
+            location=NGINX_ROUTE if same_job else "/",
+            forwarding=NGINX_FORWARDING if same_job else "",
             mirror_upstream=NGINX_MIRROR_UPSTREAM.format(mirror=mirror) if mirror else "",
             mirror=NGINX_MIRROR if mirror else "",
             mirror_location=NGINX_MIRROR_LOCATION if mirror else "",
