@@ -122,12 +122,38 @@ _RESERVED = "/-/"
 _WHOLE_LIMIT = 64 * 1024
 
 
-def _new_request_id() -> str:
-    """A random (version 4) UUID as 32 hex digits, without building a ``uuid.UUID``."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = raw[6] & 0x0F | 0x40
-    raw[8] = raw[8] & 0x3F | 0x80
-    return raw.hex()
+class _RequestIds:
+    """Random (version 4) UUIDs as 32 hex digits, without building a ``uuid.UUID``.
+
+    The randomness is ``os.urandom``'s, read 4 KiB at a time: one system call per 256
+    ids instead of one per request. The buffer is dropped in a forked child, so two
+    worker processes never hand out the same ids.
+    """
+
+    __slots__ = ("_at", "_buffer")
+
+    _SIZE = 4096
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._at = self._SIZE
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._at = self._SIZE
+
+    def __call__(self) -> str:
+        at = self._at
+        if at >= self._SIZE:
+            self._buffer, at = os.urandom(self._SIZE), 0
+        self._at = at + 16
+        raw = bytearray(self._buffer[at : at + 16])
+        raw[6] = raw[6] & 0x0F | 0x40
+        raw[8] = raw[8] & 0x3F | 0x80
+        return raw.hex()
+
+
+_new_request_id = _RequestIds()
 
 
 #: Attempts made and failed: the replicas tried, how the last failed, its number.
@@ -796,9 +822,7 @@ class _Express:
         upstream.notify = self._answered
         request.on_cancel = self._cancelled
         self._timer = (
-            asyncio.get_running_loop().call_later(target.timeout, self._timed_out)
-            if target.timeout
-            else None
+            request.call_later(target.timeout, self._timed_out) if target.timeout else None
         )
 
     def _stop(self) -> None:
