@@ -373,11 +373,6 @@ class HttpRequest:
         if self._chunked_out:
             self._conn.write(_LAST_CHUNK)
 
-    def call_later(self, delay: float, callback: Callable[[], object]) -> asyncio.TimerHandle:
-        """``callback`` in ``delay`` seconds, on the connection's loop (known already:
-        ``asyncio.get_running_loop`` asks the kernel for the process id each time)."""
-        return self._conn._loop.call_later(delay, callback)
-
     def finish(self) -> None:
         """The handler that took the request without a task is done with it."""
         self._conn.finished(self)

@@ -92,6 +92,7 @@ from waypost.gateway.core.retry import REPLAY_LIMIT, Failure, RetryBudget
 from waypost.gateway.core.split import choose, sticky_draw, sticky_key
 from waypost.gateway.core.table import RouteMatch, RouteTable
 from waypost.gateway.core.traffic import TrafficCounter
+from waypost.gateway.deadlines import Deadlines
 from waypost.gateway.forward import Forwarder, no_answer
 from waypost.gateway.h1server import HttpRequest, MalformedBody, Response, json_response
 from waypost.gateway.holds import HoldQueue
@@ -240,6 +241,8 @@ class ProxyHandler:
         self._wake: set[str] = set()
         #: Requests being handled now.
         self.active = 0
+        #: The answer deadlines of express requests.
+        self.deadlines = Deadlines()
 
     def swap(self, table: RouteTable) -> None:
         """Serve ``table`` from now on; requests in flight keep the one they matched."""
@@ -263,6 +266,7 @@ class ProxyHandler:
     async def close(self, grace: float = 0.0) -> None:
         """Give mirror copies in flight up to ``grace`` seconds, then cancel them."""
         await self.mirrors.close(grace)
+        self.deadlines.close()
 
     def _target(self, key: str) -> RouteTarget | None:
         return self.table.targets.get(key)
@@ -796,7 +800,6 @@ class _Express:
         "_request",
         "_started",
         "_target",
-        "_timer",
         "_upstream",
     )
 
@@ -821,14 +824,11 @@ class _Express:
         self._over = False
         upstream.notify = self._answered
         request.on_cancel = self._cancelled
-        self._timer = (
-            request.call_later(target.timeout, self._timed_out) if target.timeout else None
-        )
+        if target.timeout:
+            handler.deadlines.add(self, target.timeout, self._timed_out)
 
     def _stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._handler.deadlines.discard(self)
         self._request.on_cancel = None
         self._upstream.notify = None
 
@@ -881,7 +881,6 @@ class _Express:
         request.continue_with(handler._run(request, plan, self._started, work))
 
     def _timed_out(self) -> None:
-        self._timer = None
         self._stop()
         self._upstream.release()
         handler, target, record = self._handler, self._target, self._plan.record
