@@ -68,6 +68,7 @@ __all__ = [
     "MalformedBody",
     "RequestBody",
     "Response",
+    "http_date",
     "json_response",
 ]
 
@@ -98,7 +99,7 @@ _REASONS = {status.value: status.phrase for status in HTTPStatus}
 
 
 class _DateText:
-    """The ``Date`` header value, formatted once per second."""
+    """The ``Date`` header value for now, formatted once per second."""
 
     __slots__ = ("_second", "_text")
 
@@ -114,7 +115,7 @@ class _DateText:
         return self._text
 
 
-_date = _DateText()
+http_date = _DateText()
 
 
 class MalformedBody(ConnectionError):
@@ -236,7 +237,7 @@ def json_response(
 ) -> Response:
     data = json.dumps(body).encode()
     headers.append(("Content-Type", "application/json; charset=utf-8"))
-    headers.append(("Date", _date()))
+    headers.append(("Date", http_date()))
     return Response(status, headers, data, close=close)
 
 

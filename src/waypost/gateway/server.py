@@ -94,7 +94,13 @@ from waypost.gateway.core.table import RouteMatch, RouteTable
 from waypost.gateway.core.traffic import TrafficCounter
 from waypost.gateway.deadlines import Deadlines
 from waypost.gateway.forward import Forwarder, no_answer
-from waypost.gateway.h1server import HttpRequest, MalformedBody, Response, json_response
+from waypost.gateway.h1server import (
+    HttpRequest,
+    MalformedBody,
+    Response,
+    http_date,
+    json_response,
+)
 from waypost.gateway.holds import HoldQueue
 from waypost.gateway.metrics import CONTENT_TYPE, Metrics
 from waypost.gateway.mirrors import MirrorBatch, Mirrors
@@ -699,7 +705,7 @@ async def _relay(
         # The whole body arrived with the headers (the usual small JSON answer): nothing
         # to stream, so send status, headers and body in one write.
         return _whole(upstream, record)
-    headers = response_headers(upstream.headers, record.request_id)
+    headers = response_headers(upstream.headers, record.request_id, http_date())
     status = record.status = upstream.status
     answered = status < 500
     whole = await upstream.wait_complete(_WHOLE_LIMIT)
@@ -751,7 +757,7 @@ def _whole(upstream: UpstreamResponse, record: RequestRecord) -> tuple[Response,
         log.warning("request %s: the replica's response is broken: %r", record.request_id, exc)
         return _error(BadGateway("the replica sent a broken response"), record), False
     record.bytes_out = len(body)
-    headers = response_headers(upstream.headers, record.request_id)
+    headers = response_headers(upstream.headers, record.request_id, http_date())
     return Response(status, headers, body, reason=upstream.reason), status < 500
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import http.client
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -433,3 +435,51 @@ def test_client_going_away_before_the_answer_is_logged_as_499(
         answer = client.get(path, params={"seconds": "0"})
         assert answer.status_code == 200
         assert answer.json()["raw_path"] == f"{path}?seconds=0"
+
+
+def test_an_answer_without_a_date_gets_the_gateways(env: Env) -> None:
+    """RFC 9110 section 6.6.1: a recipient with a clock adds Date to a response it
+    forwards without one; one the replica sent passes as it was."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(10)
+        key = "acme/shop/nodate/1/web"
+        env.publish(build_snapshot({key: [("v1", 1, key)]}, {key: [_address(listener)]}))
+        with httpx.Client(base_url=env.gateway.url, timeout=10) as client:
+            for sent_date, expected in ((None, None), ("Tue, 01 Dec 2026 00:00:00 GMT", "same")):
+                answer = _answer_once(listener, client, f"/{key}/", sent_date)
+                date = answer.headers.get("date")
+                assert answer.status_code == 200
+                if expected is None:  # the gateway's, for now
+                    assert date is not None
+                    age = time.time() - email.utils.parsedate_to_datetime(date).timestamp()
+                    assert -2 < age < 5
+                else:
+                    assert answer.headers.get_list("date") == [sent_date]
+
+
+def _address(listener: socket.socket) -> str:
+    host, port = listener.getsockname()[:2]
+    return f"{host}:{port}"
+
+
+def _answer_once(
+    listener: socket.socket, client: httpx.Client, path: str, date: str | None
+) -> httpx.Response:
+    """``client`` GETs ``path`` while the one replica connection answers it, with
+    ``Date: date`` or without any."""
+    result: list[httpx.Response] = []
+    thread = threading.Thread(target=lambda: result.append(client.get(path)))
+    thread.start()
+    conn, _ = listener.accept()
+    with conn:
+        conn.settimeout(10)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += conn.recv(4096) or b"\r\n\r\n"
+        dated = f"Date: {date}\r\n".encode() if date else b""
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n" + dated + b"\r\nok"
+        )
+        thread.join(10)
+    assert result, "the client got no answer"
+    return result[0]

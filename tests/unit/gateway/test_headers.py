@@ -176,3 +176,20 @@ def test_authorization_is_dropped_towards_a_private_endpoint(
     assert ("Accept", "*/*") in private
     public = request_headers([authorization], FORWARDING)
     assert authorization in public  # a public endpoint's app may do its own authentication
+
+
+def test_a_forwarded_response_without_a_date_gets_one() -> None:
+    back = response_headers(
+        [("Content-Type", "text/plain")], "rid", "Wed, 25 Nov 2026 10:00:00 GMT"
+    )
+    assert back == [
+        ("Content-Type", "text/plain"),
+        ("Date", "Wed, 25 Nov 2026 10:00:00 GMT"),
+        ("X-Request-ID", "rid"),
+    ]
+
+
+@pytest.mark.parametrize("name", ["Date", "date", "DATE"])
+def test_the_replicas_date_is_kept_as_sent(name: str) -> None:
+    back = response_headers([(name, "Tue, 24 Nov 2026 09:00:00 GMT")], "rid", "now")
+    assert back == [(name, "Tue, 24 Nov 2026 09:00:00 GMT"), ("X-Request-ID", "rid")]

@@ -22,6 +22,7 @@ __all__ = [
     "CONNECTION",
     "CONTENT_TYPE",
     "COOKIE",
+    "DATE",
     "EXPECT",
     "FORWARDED",
     "GATEWAY_SET",
@@ -61,6 +62,7 @@ TRANSFER_ENCODING = "Transfer-Encoding"
 UPGRADE = "Upgrade"
 
 HOST = "Host"
+DATE = "Date"
 EXPECT = "Expect"
 COOKIE = "Cookie"
 CONTENT_TYPE = "Content-Type"
@@ -186,11 +188,24 @@ def request_headers(
     return kept
 
 
-def response_headers(headers: Iterable[tuple[str, str]], request_id: str) -> list[tuple[str, str]]:
-    """The headers to send the client: the upstream's minus hop-by-hop, plus the request id.
+def response_headers(
+    headers: Iterable[tuple[str, str]], request_id: str, date: str | None = None
+) -> list[tuple[str, str]]:
+    """The headers to send the client: the upstream's minus hop-by-hop, plus the request id,
+    and ``Date: date`` when the upstream sent none (RFC 9110 section 6.6.1: a recipient
+    with a clock adds it to a response it forwards without one).
 
     Repeated headers (``Set-Cookie``) stay repeated and in order.
     """
     kept = _kept(headers, _DROP_DOWNSTREAM)
+    if date is not None and not _dated(kept):
+        kept.append((DATE, date))
     kept.append((X_REQUEST_ID, request_id))
     return kept
+
+
+def _dated(headers: list[tuple[str, str]]) -> bool:
+    for name, _ in headers:
+        if len(name) == 4 and name.lower() == "date":
+            return True
+    return False
