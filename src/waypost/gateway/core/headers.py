@@ -15,7 +15,7 @@ app may do its own authentication.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = [
     "AUTHORIZATION",
@@ -130,9 +130,9 @@ _DROP_DOWNSTREAM = HOP_BY_HOP | {canonical(X_REQUEST_ID)}
 _DROP_UPSTREAM_PRIVATE = _DROP_UPSTREAM | _DROP_PRIVATE
 
 
-@dataclass(frozen=True, slots=True)
-class Forwarding:
-    """What the gateway tells an upstream about the request it forwards."""
+class Forwarding(NamedTuple):
+    """What the gateway tells an upstream about the request it forwards (a tuple: one is
+    built per request, three times faster than a frozen dataclass)."""
 
     prefix: str  # as requested: acme/shop/hello/latest/web
     client_ip: str | None

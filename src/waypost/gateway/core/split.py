@@ -17,8 +17,7 @@ keys as it receives.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from waypost.model.routes import Route
 
@@ -27,8 +26,10 @@ __all__ = ["Choice", "HeaderLookup", "choose", "cookie_value", "sticky_draw", "s
 _DRAW_SCALE = float(1 << 64)
 
 
-@dataclass(frozen=True, slots=True)
-class Choice:
+class Choice(NamedTuple):
+    """The backend drawn (a tuple: one is built per request, three times faster than a
+    frozen dataclass)."""
+
     backend_target_key: str
     backend_name: str
 
