@@ -193,3 +193,12 @@ def test_a_forwarded_response_without_a_date_gets_one() -> None:
 def test_the_replicas_date_is_kept_as_sent(name: str) -> None:
     back = response_headers([(name, "Tue, 24 Nov 2026 09:00:00 GMT")], "rid", "now")
     assert back == [(name, "Tue, 24 Nov 2026 09:00:00 GMT"), ("X-Request-ID", "rid")]
+
+
+@pytest.mark.parametrize("value", ["keep-alive", "Keep-Alive", "close", "keep-alive, X-Hop"])
+def test_the_usual_connection_values_drop_what_they_list(value: str) -> None:
+    back = response_headers(
+        [("Connection", value), ("Keep-Alive", "timeout=5"), ("X-Hop", "1"), ("ETag", "e")], "i"
+    )
+    expected_hop = [] if "x-hop" in value.lower() else [("X-Hop", "1")]
+    assert back == [*expected_hop, ("ETag", "e"), ("X-Request-ID", "i")]

@@ -159,7 +159,8 @@ def _kept(headers: Iterable[tuple[str, str]], drop: frozenset[str]) -> list[tupl
     for name, value in headers:
         key = canon(name) or canonical(name)
         if key in drop:
-            if key == "connection":
+            # "keep-alive", the usual value, lists only a header dropped anyway.
+            if key == "connection" and value.lower() != "keep-alive":
                 tokens = {canonical(t.strip()) for t in value.split(",") if t.strip()}
                 listed = tokens if listed is None else listed | tokens
             continue
