@@ -211,7 +211,9 @@ class H1Response:
         self._loop = loop
         self._head = head_request
         self._read_timeout = read_timeout
-        self._parser = httptools.HttpResponseParser(self)
+        #: Refers back to this response (its callbacks): dropped at ``release`` to break
+        #: the cycle, which only the garbage collector would otherwise undo.
+        self._parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
         self.status = 0
         self.reason = ""
         #: The replica's headers, as received and in order.
@@ -257,7 +259,9 @@ class H1Response:
         self.headers.append((text, value.decode("utf-8", "surrogateescape")))
 
     def on_headers_complete(self) -> None:
-        status = self._parser.get_status_code()
+        parser = self._parser
+        assert parser is not None  # it is the caller
+        status = parser.get_status_code()
         if 100 <= status < 200:
             if status == 101:
                 raise UpstreamError(f"{self.conn.address} switched protocols unasked")
@@ -298,11 +302,12 @@ class H1Response:
 
     def feed(self, data: bytes) -> None:
         self._got_bytes = True
-        if self._done:  # bytes after a complete response: out of step, never reuse
+        parser = self._parser
+        if self._done or parser is None:  # after a complete response: out of step
             self.conn.close()
             return
         try:
-            self._parser.feed_data(data)
+            parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(UpstreamError(f"{self.conn.address} sent an unexpected upgrade"))
             self.conn.abort()
@@ -481,6 +486,7 @@ class H1Response:
         if self._released:
             return
         self._released = True
+        parser, self._parser = self._parser, None
         writer = self._writer
         if writer is not None and not writer.done():
             writer.cancel()
@@ -493,7 +499,8 @@ class H1Response:
             and reusable(
                 complete=self._done,
                 keep_alive=self._done
-                and keeps_alive(_minor(self._parser.get_http_version()), self._connection),
+                and parser is not None
+                and keeps_alive(_minor(parser.get_http_version()), self._connection),
                 framing=self._framing,
                 head_request=self._head,
                 body_sent=self._body_sent,

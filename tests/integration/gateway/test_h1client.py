@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httptools
@@ -145,6 +146,27 @@ async def test_connections_are_pooled_and_reused() -> None:
         assert s.connections == 1
         assert p.idle_count(s.address) == 1
         assert [r.header(b"host") for r in s.requests] == [s.address.encode()] * 5
+
+
+async def test_a_released_response_leaves_no_garbage_for_the_collector() -> None:
+    """A response and its parser refer to each other until ``release``: a cycle per
+    request left to the garbage collector cost a worker about a tenth of its CPU."""
+    async with serving(keep_alive_ok) as s, pool() as p:
+        assert await get(p, s.address) == b"ok"  # the connection is open and pooled
+        gc.collect()
+        gc.disable()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            for _ in range(20):
+                assert await get(p, s.address) == b"ok"
+            gc.collect()
+            left = [type(o).__name__ for o in gc.garbage]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+    assert "H1Response" not in left
+    assert "HttpResponseParser" not in left
 
 
 async def test_request_line_headers_and_known_body_arrive() -> None:
