@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
@@ -187,6 +188,22 @@ def test_the_clock_formats_utc_milliseconds_once_per_millisecond() -> None:
     assert clock() == "2024-05-01T12:00:00.124+00:00"
     now[0] = 1_714_564_800_000_000_000
     assert clock() == "2024-05-01T12:00:00.000+00:00"
+
+
+@given(st.integers(min_value=0, max_value=4_102_444_800_000_000_000))  # up to 2100
+def test_the_clock_agrees_with_isoformat_at_any_time(ns: int) -> None:
+    clock = MillisecondClock(lambda: ns)
+    ms = ns // 1_000_000
+    moment = datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=ms % 1000 * 1000)
+    assert clock() == moment.isoformat(timespec="milliseconds")
+
+
+def test_the_clock_moves_to_the_next_second() -> None:
+    now = [1_714_564_800_999_000_000]
+    clock = MillisecondClock(lambda: now[0])
+    assert clock() == "2024-05-01T12:00:00.999+00:00"
+    now[0] += 1_000_000
+    assert clock() == "2024-05-01T12:00:01.000+00:00"
 
 
 def reference_request_line(record: RequestRecord, time_text: str, latency_ms: float) -> str:
