@@ -254,6 +254,7 @@ class HttpRequest:
         "close",
         "content",
         "content_length",
+        "framed",
         "headers",
         "keep_alive",
         "method",
@@ -284,15 +285,17 @@ class HttpRequest:
         self.keep_alive = keep_alive
         self.remote = remote
         length = headers.get("content-length")
+        coding = headers.get("transfer-encoding")
         #: The declared body length; None when not declared (no body, or chunked).
         self.content_length = int(length) if length is not None and length.isdigit() else None
         #: Whether the request has a body (declared non-empty, or chunked); asked a few
         #: times per request, so worked out once.
         self.body_exists = (
-            self.content_length > 0
-            if self.content_length is not None
-            else headers.get("transfer-encoding") is not None
+            self.content_length > 0 if self.content_length is not None else coding is not None
         )
+        #: Whether it says how its body is framed at all (a Content-Length or a
+        #: Transfer-Encoding, valid or not): most requests do not, and need no check.
+        self.framed = length is not None or coding is not None
         self.content = RequestBody(conn)
         #: The response head has been written.
         self.started = False

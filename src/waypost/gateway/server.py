@@ -86,7 +86,7 @@ from waypost.gateway.core.headers import (
     response_headers,
 )
 from waypost.gateway.core.lag import LoopLag
-from waypost.gateway.core.logline import CLIENT_CLOSED, RequestRecord, alias_of
+from waypost.gateway.core.logline import CLIENT_CLOSED, RequestRecord
 from waypost.gateway.core.paths import split_target
 from waypost.gateway.core.retry import REPLAY_LIMIT, Failure, RetryBudget
 from waypost.gateway.core.split import choose, sticky_draw, sticky_key
@@ -342,9 +342,10 @@ class ProxyHandler:
         or the answer, when that ends the request."""
         if path.startswith(_RESERVED):
             return self._own(request, path, record)
-        problem = framing_problem(request.version, request.headers.items())
-        if problem is not None:
-            return _error(BadRequest(problem), record, close=True)
+        if request.framed:
+            problem = framing_problem(request.version, request.headers.items())
+            if problem is not None:
+                return _error(BadRequest(problem), record, close=True)
         if body_too_large(request.content_length, self._max_body):
             return _error(_body_over(self._max_body), record, close=True)
         table = self.table
@@ -356,8 +357,7 @@ class ProxyHandler:
             return _error(NotFound(f"no endpoint at {path}"), record)
         route = match.route
         record.route = match.prefix
-        record.project = f"{route.org}/{route.project}"
-        record.alias = alias_of(route.selector)
+        record.project, record.alias = match.project, match.alias
         key = sticky_key(route.sticky, request.headers)
         choice = choose(route, sticky_draw(key) if key is not None else self._draw())
         if choice is None:

@@ -21,6 +21,7 @@ from typing import final
 
 from waypost.errors import BadRequest
 from waypost.gateway.core.access import Grants
+from waypost.gateway.core.logline import alias_of
 from waypost.gateway.core.paths import LEADING_SEGMENTS, RequestPath, normalize
 from waypost.model.routes import LogSink, Route, RouteSnapshot, RouteTarget
 
@@ -43,6 +44,10 @@ class RouteMatch:
     rest: str
     #: The route's backend and mirror targets by key (a key missing here has no replicas).
     targets: Mapping[str, RouteTarget]
+    #: ``org/project``, and the alias the route's selector names (None for a version
+    #: number or ``latest``): worked out once per route, logged for every request.
+    project: str
+    alias: str | None
 
     def target(self, key: str) -> RouteTarget | None:
         return self.targets.get(key)
@@ -53,6 +58,11 @@ class _Entry:
     route: Route
     prefix: str
     targets: Mapping[str, RouteTarget]
+    project: str
+    alias: str | None
+
+    def match(self, rest: str) -> RouteMatch:
+        return RouteMatch(self.route, self.prefix, rest, self.targets, self.project, self.alias)
 
 
 @final
@@ -110,7 +120,13 @@ class RouteTable:
                 continue  # a snapshot never repeats a route; if it did, the first one wins
             wanted = [b.target for b in route.backends] + [m.target for m in route.mirrors]
             route_targets = {k: targets[k] for k in wanted if k in targets}
-            index[key] = _Entry(route, "/".join(key), MappingProxyType(route_targets))
+            index[key] = _Entry(
+                route,
+                "/".join(key),
+                MappingProxyType(route_targets),
+                f"{route.org}/{route.project}",
+                alias_of(route.selector),
+            )
         return cls(
             snapshot.revision,
             MappingProxyType(routed),
@@ -145,15 +161,12 @@ class RouteTable:
         if key is not None:
             entry = self._routed.get(key)
             if entry is not None:
-                return RouteMatch(
-                    entry.route, entry.prefix, path.rest(LEADING_SEGMENTS), entry.targets
-                )
+                return entry.match(path.rest(LEADING_SEGMENTS))
         short = path.segments(LEADING_SEGMENTS - 1)
         if short is not None:
             entry = self._endpointless.get(short)
             if entry is not None:
-                rest = path.rest(LEADING_SEGMENTS - 1)
-                return RouteMatch(entry.route, entry.prefix, rest, entry.targets)
+                return entry.match(path.rest(LEADING_SEGMENTS - 1))
         if path.fifth_problem is not None:
             raise BadRequest(f"the request path has {path.fifth_problem} in its prefix")
         return None
