@@ -188,16 +188,25 @@ class RequestBody:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    @property
+    def all_buffered(self) -> bool:
+        """The whole body has arrived and none of it was read yet (``take_whole``)."""
+        return self.complete and self.error is None and self._size == self.total_bytes
+
+    def take_whole(self) -> bytes:
+        """What is buffered, at once: the whole body when ``all_buffered``."""
+        chunks = self._chunks
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self._chunks = []
+        self._size = 0
+        if self._conn is not None:
+            self._conn.body_full(False)
+        return data
+
     async def readany(self) -> bytes:
         for _ in range(1 << 62):  # each pass waits for the next piece to arrive
             if self._chunks:
-                chunks = self._chunks
-                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                self._chunks = []
-                self._size = 0
-                if self._conn is not None:
-                    self._conn.body_full(False)
-                return data
+                return self.take_whole()
             if self.error is not None:
                 raise self.error
             if self.complete:

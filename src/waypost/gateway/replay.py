@@ -8,6 +8,10 @@ off. If reading the client's stream fails, ``source_failed`` says so: that attem
 must not be retried. Past the limit the kept chunks are dropped (``replayable``
 turns False), so a big upload costs no memory: it can only be retried if it failed
 before its first byte was read (a connection that could not be opened).
+
+A body that had all arrived before the request was sent (the usual small JSON) is
+``ReplayBody.of(data)``: its ``whole`` bytes go out with the request head in one write,
+with no task streaming them, and as often as the request is retried.
 """
 
 from __future__ import annotations
@@ -17,8 +21,22 @@ from waypost.gateway.bodylimit import ChunkSource, ChunkStream
 __all__ = ["ReplayBody"]
 
 
+class _Ended(ChunkStream):
+    async def readany(self) -> bytes:
+        return b""
+
+
 class ReplayBody(ChunkStream):
-    __slots__ = ("_kept", "_limit", "_pos", "_size", "_source", "replayable", "source_failed")
+    __slots__ = (
+        "_kept",
+        "_limit",
+        "_pos",
+        "_size",
+        "_source",
+        "replayable",
+        "source_failed",
+        "whole",
+    )
 
     def __init__(self, source: ChunkSource, limit: int) -> None:
         self._source = source
@@ -30,6 +48,17 @@ class ReplayBody(ChunkStream):
         #: Reading the client's body raised (over the size limit, client gone): the
         #: attempt failed because of the body, not the replica.
         self.source_failed = False
+        #: The whole body, when it was all in memory from the start (``of``).
+        self.whole: bytes | None = None
+
+    @classmethod
+    def of(cls, data: bytes) -> ReplayBody:
+        """A body that is all in memory already."""
+        body = cls(_Ended(), len(data))
+        body._kept = [data]
+        body._size = len(data)
+        body.whole = data
+        return body
 
     @property
     def started(self) -> bool:

@@ -97,6 +97,7 @@ from waypost.gateway.forward import Forwarder, no_answer
 from waypost.gateway.h1server import (
     HttpRequest,
     MalformedBody,
+    RequestBody,
     Response,
     http_date,
     json_response,
@@ -600,10 +601,13 @@ class ProxyHandler:
             request.send_continue()
         limited = LimitedBody(request.content, self._max_body)
         body: ReplayBody | None = None
-        if has_body:
+        tee = batch is not None and batch.needs_body
+        if has_body and not tee and self._all_in(request.content):
+            body = ReplayBody.of(request.content.take_whole())
+        elif has_body:
             # The mirrors keep the body as the primary reads it; the replay buffer sits
             # above the tee, so a retried attempt does not feed the tee twice.
-            source = batch.tee(limited) if batch is not None and batch.needs_body else limited
+            source = batch.tee(limited) if batch is not None and tee else limited
             body = ReplayBody(source, REPLAY_LIMIT)
         try:
             response, replica = await self.forwarder.open(
@@ -632,6 +636,11 @@ class ProxyHandler:
             self.balancer.finish(target.key, replica.id, None, now=self._clock())
             raise _body_over(self._max_body)
         return response, replica
+
+    def _all_in(self, content: RequestBody) -> bool:
+        """The body has arrived whole, unread, within the size and replay limits: it
+        can go with the request head in one write, and again on a retry."""
+        return content.all_buffered and content.total_bytes <= min(self._max_body, REPLAY_LIMIT)
 
     async def _websocket(
         self,

@@ -42,6 +42,7 @@ from waypost.gateway.h1client import (
     UpstreamError,
     UpstreamTimeout,
 )
+from waypost.gateway.replay import ReplayBody
 
 __all__ = [
     "Timeouts",
@@ -112,6 +113,8 @@ class Upstream:
         A plain function handing back the pool's coroutine: one frame less per request.
         """
         target = f"{path}?{query}" if query else path
+        if isinstance(body, ReplayBody) and body.whole is not None:
+            body = body.whole  # sent with the head, in one write
         if timeouts is None:
             return self._pool.request(address, method, target, headers, body)
         return self._pool.request(

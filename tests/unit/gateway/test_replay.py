@@ -61,3 +61,17 @@ async def test_a_failing_source_is_flagged() -> None:
     with pytest.raises(ConnectionResetError):
         await body.readany()
     assert body.source_failed
+
+
+async def test_a_body_all_in_memory_is_whole_and_replays_as_often_as_needed() -> None:
+    body = ReplayBody.of(b"{}")
+    assert body.whole == b"{}"
+    assert body.replayable
+    assert not body.source_failed
+    for _ in range(3):
+        assert await read_all(body) == b"{}"
+        body.rewind()
+
+
+def test_a_streamed_body_is_not_whole() -> None:
+    assert ReplayBody(Chunks(b"ab"), limit=10).whole is None
