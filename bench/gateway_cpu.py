@@ -1,6 +1,6 @@
 """The gateway's CPU per proxied request, in one process, without the scheduler's noise.
 
-    .venv/bin/python -m bench.gateway_cpu [--requests 20000] [--connections 32] [--profile]
+    .venv/bin/python -m bench.gateway_cpu [--requests 20000] [--connections 32] [--post] [--profile]
 
 ``bench.gateway`` runs wrk, the app and the proxy as processes on the same two cores,
 so its figures move with whatever else runs. This one puts a client (32 keep-alive
@@ -10,7 +10,8 @@ to /dev/null every 256 lines, metrics on) and a replica that answers a fixed 13-
 response in one event loop (uvloop), over real loopback sockets, and divides the
 process's CPU time (user + system) by the requests. It runs the same client straight
 against the replica ("direct"); the gateway's own cost per request is the difference,
-system calls included. ``--profile`` prints the gateway functions cProfile finds costliest
+system calls included. ``--post`` sends POSTs with a small JSON body (a prediction)
+instead of GETs. ``--profile`` prints the gateway functions cProfile finds costliest
 (profiling roughly doubles every figure).
 """
 
@@ -42,18 +43,22 @@ _ANSWER = (
 )
 
 
+#: ``--post``: a prediction-sized JSON body.
+_BODY = b'{"inputs": [[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]], "parameters": {"top_k": 5}}'
+
+
 class _Replica(asyncio.Protocol):
-    """Answers every request head with ``_ANSWER`` (requests here have no body)."""
+    """Answers every request with ``_ANSWER`` once the request is in."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
-        self._buffer = b""
+        self._parser = httptools.HttpRequestParser(self)
 
     def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        while b"\r\n\r\n" in self._buffer:
-            _, self._buffer = self._buffer.split(b"\r\n\r\n", 1)
-            self._transport.write(_ANSWER)  # type: ignore[attr-defined]
+        self._parser.feed_data(data)
+
+    def on_message_complete(self) -> None:
+        self._transport.write(_ANSWER)  # type: ignore[attr-defined]
 
 
 class _Client(asyncio.Protocol):
@@ -80,14 +85,17 @@ class _Client(asyncio.Protocol):
             self._done.set_result(None)
 
 
-async def _load(port: int, path: str, requests: int, connections: int) -> None:
+async def _load(port: int, path: str, requests: int, connections: int, post: bool) -> None:
     loop = asyncio.get_running_loop()
-    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: bench\r\n\r\n"
+    head = f"HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: bench\r\n"
+    if post:
+        sent = f"POST {path} {head}Content-Type: application/json\r\n"
+        request = f"{sent}Content-Length: {len(_BODY)}\r\n\r\n".encode() + _BODY
+    else:
+        request = f"GET {path} {head}\r\n".encode()
     left, done = [requests], loop.create_future()
     opened = [
-        await loop.create_connection(
-            lambda: _Client(request.encode(), left, done), "127.0.0.1", port
-        )
+        await loop.create_connection(lambda: _Client(request, left, done), "127.0.0.1", port)
         for _ in range(connections)
     ]
     try:
@@ -98,14 +106,15 @@ async def _load(port: int, path: str, requests: int, connections: int) -> None:
 
 
 async def _measure(
-    port: int, path: str, requests: int, connections: int, profile: cProfile.Profile | None
+    port: int, path: str, args: argparse.Namespace, profile: cProfile.Profile | None
 ) -> tuple[float, float]:
     """(CPU microseconds per request, requests per second of wall time)."""
-    await _load(port, path, min(2000, requests), connections)  # warm up
+    requests, connections, post = args.requests, args.connections, args.post
+    await _load(port, path, min(2000, requests), connections, post)  # warm up
     cpu, wall = time.process_time(), time.perf_counter()
     if profile is not None:
         profile.enable()
-    await _load(port, path, requests, connections)
+    await _load(port, path, requests, connections, post)
     if profile is not None:
         profile.disable()
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -129,12 +138,13 @@ async def _main(args: argparse.Namespace, null: TextIO) -> None:
     gateway_port = gateway.sockets[0].getsockname()[1]
     profile = cProfile.Profile() if args.profile else None
     try:
-        direct = await _measure(replica_port, "/", args.requests, args.connections, None)
-        proxied = await _measure(gateway_port, f"/{APP}/", args.requests, args.connections, profile)
+        direct = await _measure(replica_port, "/", args, None)
+        proxied = await _measure(gateway_port, f"/{APP}/", args, profile)
     finally:
         gateway.close()
         replica.close()
-    print(f"{args.requests} requests, {args.connections} connections, one process\n")
+    kind = f"POSTs of {len(_BODY)} bytes" if args.post else "GETs"
+    print(f"{args.requests} {kind}, {args.connections} connections, one process\n")
     print(f"{'path':<28}{'CPU us/req':>12}{'req/s':>10}")
     print(f"{'direct':<28}{direct[0]:>12.1f}{direct[1]:>10.0f}")
     print(f"{'through the gateway':<28}{proxied[0]:>12.1f}{proxied[1]:>10.0f}")
@@ -148,6 +158,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.gateway_cpu")
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--post", action="store_true", help="POST a small JSON body")
     parser.add_argument("--profile", action="store_true", help="cProfile the proxied run")
     with open(os.devnull, "w") as null:
         uvloop.run(_main(parser.parse_args(), null))
