@@ -509,7 +509,9 @@ class _Connection(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._remote: str | None = None
-        self._parser = httptools.HttpRequestParser(self)
+        #: Refers back to this connection (its callbacks): dropped when the connection
+        #: is lost, breaking the cycle only the garbage collector would otherwise undo.
+        self._parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
         self._url: list[bytes] = []
         self._headers: list[tuple[str, str]] = []
         self._in_head = False
@@ -551,8 +553,11 @@ class _Connection(asyncio.Protocol):
         # Only whole reads that fell inside one head count towards its size: a read
         # that began the head may also hold the end of the previous request's body.
         was_in_head = self._in_head
+        parser = self._parser
+        if parser is None:
+            return  # the connection is lost
         try:
-            self._parser.feed_data(data)
+            parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
             self._upgrade_rest = data[int(exc.args[0]) :] if exc.args else b""
             self._set_paused(queue=True)
@@ -583,6 +588,7 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._server.connections.discard(self)
         self._transport = None
+        self._parser = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -631,6 +637,7 @@ class _Connection(asyncio.Protocol):
         self._in_head = False
         self._deadline = None
         parser = self._parser
+        assert parser is not None  # it is the caller
         try:
             target = b"".join(self._url).decode("ascii")
         except UnicodeDecodeError:
@@ -673,7 +680,8 @@ class _Connection(asyncio.Protocol):
         elif request is not None:
             was_dispatched = request.content.complete or request.body_exists
             request.content.feed_eof()
-            if not was_dispatched and not self._parser.should_upgrade():
+            parser = self._parser
+            if not was_dispatched and parser is not None and not parser.should_upgrade():
                 self._dispatch(request)
 
     # -- requests --------------------------------------------------------------------

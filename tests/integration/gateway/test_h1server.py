@@ -1017,3 +1017,34 @@ def test_upgrade_request_answered_normally_closes() -> None:
             assert await c.rest() == b""
 
     run(scenario)
+
+
+def test_a_closed_connection_leaves_no_garbage_for_the_collector() -> None:
+    """The request parser and its connection refer to each other: with a client that
+    opens a connection per request, a cycle left to the collector each time."""
+
+    async def scenario() -> None:
+        async with serving(H1Server(hello)) as s:
+            gc.collect()
+            gc.disable()
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            try:
+                for n in range(10):
+                    c = await s.connect()
+                    await c.send(
+                        f"GET /{n} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+                    )
+                    assert (await c.response()).status == 200
+                    await c.close()
+                await until(lambda: not s.server.connections)
+                s.clients.clear()
+                gc.collect()
+                left = {type(o).__name__ for o in gc.garbage}
+            finally:
+                gc.set_debug(0)
+                gc.garbage.clear()
+                gc.enable()
+        assert "_Connection" not in left
+        assert "HttpRequestParser" not in left
+
+    run(scenario)
