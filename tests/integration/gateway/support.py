@@ -9,6 +9,7 @@ The servers around the gateway (control plane, replicas, log sink) are in ``doub
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
 import json
 import os
@@ -17,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,24 @@ from waypost.model.routes import (
 
 TOKEN = "wp_gateway_test_token"
 _revisions = itertools.count(1)
+
+
+@contextlib.contextmanager
+def garbage_left() -> Iterator[set[str]]:
+    """The type names of what only the garbage collector would free, of the objects made
+    inside the block (filled in when it ends): the collector is off meanwhile."""
+    left: set[str] = set()
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        yield left
+        gc.collect()
+        left.update(type(o).__name__ for o in gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
 
 
 def free_port() -> int:

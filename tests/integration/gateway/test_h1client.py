@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httptools
 import pytest
 
+from tests.integration.gateway.support import garbage_left
 from waypost.gateway.h1client import (
     H1Pool,
     UpstreamConnectError,
@@ -153,18 +153,9 @@ async def test_a_released_response_leaves_no_garbage_for_the_collector() -> None
     request left to the garbage collector cost a worker about a tenth of its CPU."""
     async with serving(keep_alive_ok) as s, pool() as p:
         assert await get(p, s.address) == b"ok"  # the connection is open and pooled
-        gc.collect()
-        gc.disable()
-        gc.set_debug(gc.DEBUG_SAVEALL)
-        try:
+        with garbage_left() as left:
             for _ in range(20):
                 assert await get(p, s.address) == b"ok"
-            gc.collect()
-            left = [type(o).__name__ for o in gc.garbage]
-        finally:
-            gc.set_debug(0)
-            gc.garbage.clear()
-            gc.enable()
     assert "H1Response" not in left
     assert "HttpResponseParser" not in left
 

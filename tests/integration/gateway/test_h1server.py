@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import uvloop
 
+from tests.integration.gateway.support import garbage_left
 from waypost.gateway.h1server import (
     H1Server,
     HttpRequest,
@@ -1025,10 +1026,7 @@ def test_a_closed_connection_leaves_no_garbage_for_the_collector() -> None:
 
     async def scenario() -> None:
         async with serving(H1Server(hello)) as s:
-            gc.collect()
-            gc.disable()
-            gc.set_debug(gc.DEBUG_SAVEALL)
-            try:
+            with garbage_left() as left:
                 for n in range(10):
                     c = await s.connect()
                     await c.send(
@@ -1038,12 +1036,6 @@ def test_a_closed_connection_leaves_no_garbage_for_the_collector() -> None:
                     await c.close()
                 await until(lambda: not s.server.connections)
                 s.clients.clear()
-                gc.collect()
-                left = {type(o).__name__ for o in gc.garbage}
-            finally:
-                gc.set_debug(0)
-                gc.garbage.clear()
-                gc.enable()
         assert "_Connection" not in left
         assert "HttpRequestParser" not in left
 
