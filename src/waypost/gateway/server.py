@@ -601,14 +601,14 @@ class ProxyHandler:
             request.send_continue()
         limited = LimitedBody(request.content, self._max_body)
         body: ReplayBody | None = None
-        tee = batch is not None and batch.needs_body
-        if has_body and not tee and self._all_in(request.content):
-            body = ReplayBody.of(request.content.take_whole())
-        elif has_body:
+        if has_body and batch is not None and batch.needs_body:
             # The mirrors keep the body as the primary reads it; the replay buffer sits
             # above the tee, so a retried attempt does not feed the tee twice.
-            source = batch.tee(limited) if batch is not None and tee else limited
-            body = ReplayBody(source, REPLAY_LIMIT)
+            body = ReplayBody(batch.tee(limited), REPLAY_LIMIT)
+        elif has_body and self._all_in(request.content):
+            body = ReplayBody.of(request.content.take_whole())
+        elif has_body:
+            body = ReplayBody(limited, REPLAY_LIMIT)
         try:
             response, replica = await self.forwarder.open(
                 target,
