@@ -10,11 +10,13 @@ hygiene, framing checks) stay in ``core``.
 
 One connection, one ``_Connection``:
 
-- **Requests** are parsed straight from ``data_received``. A request with a body goes to
-  the handler as soon as its head is complete, and its body streams in behind it
-  (``RequestBody.readany``), with back-pressure: past ``_BODY_HIGH_WATER`` buffered bytes
-  the connection stops reading until the handler catches up; one without a body goes
-  once it is complete (in the same read). Pipelined requests wait their turn (one
+- **Requests** are parsed straight from ``data_received``. One without a body goes to
+  the handler once it is complete (in the same read). One with a body goes when it is
+  complete or at the end of the read that brought its head, whichever comes first: a
+  small body that came with its head (the usual prediction POST) is then whole when the
+  handler sees it, and a larger one streams in behind it (``RequestBody.readany``),
+  with back-pressure: past ``_BODY_HIGH_WATER`` buffered bytes the connection stops
+  reading until the handler catches up. Pipelined requests wait their turn (one
   handler at a time per connection; reading pauses meanwhile).
 - **Handlers** give back a ``Response`` (written at once), an awaitable (run in a task,
   cancelled if the client leaves), or None: the handler answers from callbacks of its
@@ -192,6 +194,16 @@ class RequestBody:
     def all_buffered(self) -> bool:
         """The whole body has arrived and none of it was read yet (``take_whole``)."""
         return self.complete and self.error is None and self._size == self.total_bytes
+
+    def whole(self) -> bytes:
+        """The whole body when ``all_buffered``, left in place (``take_whole`` still
+        returns it): for a request sent at once that may have to be sent again."""
+        chunks = self._chunks
+        if len(chunks) == 1:
+            return chunks[0]
+        data = b"".join(chunks)
+        self._chunks = [data] if data else []
+        return data
 
     def take_whole(self) -> bytes:
         """What is buffered, at once: the whole body when ``all_buffered``."""
@@ -482,6 +494,7 @@ class _Connection(asyncio.Protocol):
         "_active",
         "_closing",
         "_deadline",
+        "_deferred",
         "_drained",
         "_head_bytes",
         "_headers",
@@ -518,6 +531,9 @@ class _Connection(asyncio.Protocol):
         self._head_bytes = 0
         #: The request whose body is being parsed now.
         self._parsing: HttpRequest | None = None
+        #: A request with a body, not handed to the handler yet: it goes when its body is
+        #: in or at the end of the read that brought its head (``_dispatch_deferred``).
+        self._deferred: HttpRequest | None = None
         #: The request being handled, its task, and pipelined requests waiting their turn.
         self._active: HttpRequest | None = None
         self._task: asyncio.Task[None] | None = None
@@ -575,6 +591,8 @@ class _Connection(asyncio.Protocol):
             detail = first[0] if first else type(exc).__name__
             self._refuse(_Refusal(400, "bad_request", f"the request is malformed: {detail}"))
         else:
+            if self._deferred is not None:
+                self._dispatch_deferred()  # its body goes on in later reads
             if was_in_head and self._in_head:
                 self._head_bytes += len(data)
                 if self._head_bytes > self._server.max_header_size * _HEAD_FACTOR:
@@ -653,10 +671,17 @@ class _Connection(asyncio.Protocol):
             self._remote,
         )
         self._parsing = request
-        if request.body_exists or parser.should_upgrade():
-            self._dispatch(request)  # the handler reads the body (or takes the connection)
+        if parser.should_upgrade():
+            self._dispatch(request)  # the handler takes the connection
+        elif request.body_exists:
+            self._deferred = request
         # else: handled once complete (below, in this same read), so that an answer
         # written at once already knows the connection can be kept
+
+    def _dispatch_deferred(self) -> None:
+        request, self._deferred = self._deferred, None
+        if request is not None:
+            self._dispatch(request)
 
     def _dispatch(self, request: HttpRequest) -> None:
         if self._closing:
@@ -678,11 +703,16 @@ class _Connection(asyncio.Protocol):
         if self._lingering:
             self.close()
         elif request is not None:
-            was_dispatched = request.content.complete or request.body_exists
+            was_dispatched = request.content.complete or (
+                request.body_exists and request is not self._deferred
+            )
             request.content.feed_eof()
-            parser = self._parser
-            if not was_dispatched and parser is not None and not parser.should_upgrade():
-                self._dispatch(request)
+            if request is self._deferred:
+                self._dispatch_deferred()
+            elif not was_dispatched:
+                parser = self._parser
+                if parser is not None and not parser.should_upgrade():
+                    self._dispatch(request)
 
     # -- requests --------------------------------------------------------------------
 
@@ -778,6 +808,9 @@ class _Connection(asyncio.Protocol):
         """A request the parser or a limit refused. With nothing in hand, it is answered
         and the connection closed; behind a request being handled (or its own body
         breaking off), that request's answer is the last, with ``Connection: close``."""
+        # A request whose head came whole goes to the handler first, as one whose body
+        # streams: its answer (400 for a body that broke its framing) is the last.
+        self._dispatch_deferred()
         if self._refused is not None:
             return
         if self._lingering:

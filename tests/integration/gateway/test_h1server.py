@@ -507,6 +507,37 @@ def test_declared_length_body_streams_to_the_handler() -> None:
     run(scenario)
 
 
+def test_a_body_that_came_with_its_head_is_whole_when_the_handler_gets_it() -> None:
+    """It is handed over at the end of the read that brought the head, not at the end of
+    the head: a small body sent with it is then all there (sent on in one write), and a
+    body still to come streams in behind the handler."""
+    seen: list[tuple[bool, int]] = []
+
+    async def echo(request: HttpRequest) -> Response:
+        return Response(200, [], await read_all(request))
+
+    def handler(request: HttpRequest) -> Coroutine[Any, Any, Response]:
+        # What the handler has when it is called, before any task of its own runs.
+        seen.append((request.content.all_buffered, request.content.total_bytes))
+        return echo(request)
+
+    async def scenario() -> None:
+        async with serving(H1Server(handler)) as s:
+            c = await s.connect()
+            body = b'{"inputs": [1, 2, 3]}'
+            head = b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
+            await c.send(head + body)
+            assert (await c.response()).body == body
+            assert seen == [(True, len(body))]
+            await c.send(head + body[:5])  # the rest comes later
+            await until(lambda: len(seen) == 2)
+            assert seen[1] == (False, 5)  # the handler runs before the body is in
+            await c.send(body[5:])
+            assert (await c.response()).body == body
+
+    run(scenario)
+
+
 # -- 5. Expect: 100-continue -------------------------------------------------------------
 
 
