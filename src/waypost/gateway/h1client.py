@@ -575,23 +575,32 @@ class H1Pool:
         target: str,
         headers: list[tuple[str, str]],
         read_timeout: float | None,
+        body: bytes | None = None,
     ) -> H1Response | None:
-        """Send a request without a body on an idle pooled connection, at once; the
-        response to follow (``notify``), or None when no idle connection is at hand.
+        """Send a request (with its whole ``body``, if any) on an idle pooled connection,
+        at once; the response to follow (``notify``), or None when no idle connection
+        is at hand.
 
         No retry on a fresh connection here: a stale one fails the response with
-        ``stale`` true, and the caller tries again the awaited way (``request``).
+        ``stale`` true, and the caller decides whether to try again the awaited way.
         """
         conn = self._idle(address)
         if conn is None:
             return None
-        head, _ = request_head(method, target, address, headers, body_length=None)
+        length = None if body is None else len(body)
+        head, _ = request_head(method, target, address, headers, body_length=length)
         response = H1Response(self, conn, method == "HEAD", read_timeout, self._running_loop())
         conn.response = response
         conn.used = True
         transport = conn.transport
         assert transport is not None
-        transport.write(head)
+        if not body:
+            transport.write(head)
+        elif len(body) <= _JOIN_BODY:
+            transport.write(head + body)
+        else:
+            transport.write(head)
+            transport.write(body)
         return response
 
     async def request(

@@ -178,7 +178,8 @@ class _Plan:
     target: RouteTarget | None
     query: str
     record: RequestRecord
-    #: Nothing can make it wait (no body, no hold, no cap, no mirror, no upgrade).
+    #: Nothing can make it wait (no body still to come, no hold, no cap, no mirror,
+    #: no upgrade).
     express: bool
     #: The replica the express way picked but could not use at once (no idle
     #: connection): the awaited way sends to it, so balancing stays as picked.
@@ -379,8 +380,7 @@ class ProxyHandler:
             and bool(target.replicas)
             and target.max_concurrency is None
             and not route.mirrors
-            and request.method in IDEMPOTENT
-            and not request.body_exists
+            and (not request.body_exists or self._all_in(request.content))
             and request.headers.get(UPGRADE) is None
         )
         return _Plan(match, choice.backend_name, target_key, target, query, record, express)
@@ -411,9 +411,10 @@ class ProxyHandler:
             return _error(exc, record, close=request.body_exists)
 
     def _express(self, request: HttpRequest, plan: _Plan, started: float) -> bool:
-        """Send a request without a body on an idle pooled connection at once and answer
-        it from that connection's callbacks (``_Express``): no task, no coroutine. False
-        when no replica or no idle connection is at hand (the awaited way then)."""
+        """Send a request whose body (if any) is all in on an idle pooled connection at
+        once and answer it from that connection's callbacks (``_Express``): no task, no
+        coroutine. False when no replica or no idle connection is at hand (the awaited
+        way then). The body stays buffered: a retry sends it again."""
         target = plan.target
         assert target is not None
         now = self._clock()
@@ -433,6 +434,7 @@ class ProxyHandler:
             f"{path}?{plan.query}" if plan.query else path,
             headers,
             target.timeout,
+            request.content.whole() if request.body_exists else None,
         )
         if upstream is None:
             plan.picked = replica
@@ -874,7 +876,9 @@ class _Express:
         else:
             upstream.release()
             key, now = target.key, handler._clock()
-            if upstream.stale:  # a keep-alive race, not the replica's fault: once more
+            if upstream.stale and request.method in IDEMPOTENT:
+                # A keep-alive race, not the replica's fault: once more (as ``request``
+                # does; for other methods, the replica may have acted on it).
                 handler.balancer.finish(key, replica.id, None, now=now)
                 work = handler._proxy(
                     request, plan.match, target, plan.query, plan.record, counted=True
