@@ -1,6 +1,6 @@
 """The gateway against going direct and against nginx, on the same trivial app, with wrk.
 
-    .venv/bin/python -m bench.gateway [--seconds 8] [--connections 32] [--quick]
+    .venv/bin/python -m bench.gateway [--seconds 8] [--connections 32] [--rounds 3] [--quick]
 
 The app is ``bench.hello_wsgi`` under gunicorn (2 gthread workers). ``wrk`` (1 thread,
 fixed connections, keep-alive, loopback, fixed duration) loads, in turn:
@@ -22,9 +22,14 @@ fixed connections, keep-alive, loopback, fixed duration) loads, in turn:
 - 10x overload: 2 workers, a target capped at 8 concurrent requests per gateway and
   a queue of 100, under 400 connections (memory must stay bounded; most get 503).
 
-It prints requests/s, p50 and p99 (wrk's), errors (non-2xx and socket errors), the
-ratio to direct, and for gateway rows the ratios to nginx doing the same job with as
-many workers (the mirror row: to nginx + mirror), then to bare nginx. The forwarding
+The nginx and gateway rows are measured in ``--rounds`` rounds, each round nginx's
+rows then the gateway's, so that a slow spell of the shared machine falls on both
+rather than on whichever ran in it; the table shows each row's median over the rounds.
+It prints requests/s, p50 and p99 (wrk's), errors (non-2xx and socket errors, summed),
+the ratio to direct, and for gateway rows the ratios to nginx doing the same job with
+as many workers (the mirror row: to nginx + mirror), then to bare nginx: each the
+median of the rounds' ratios (a gateway run over the nginx run of its round), with
+the lowest and highest requests/s ratio of the rounds beside it. The forwarding
 headers are not free for the app either (gunicorn parses each one): measured here, they
 cost nginx's setup about 8 % of its requests/s, most of it in the app. "cpu us/req" is
 the proxy's CPU time (user + system, summed over its processes from /proc) during the
@@ -40,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import statistics
 import subprocess
 import tempfile
 import threading
@@ -108,10 +114,19 @@ class Measured:
 @dataclass
 class Row:
     name: str
-    run: Measured
+    runs: list[Measured]  # one per round (rows outside the rounds: one)
     workers: int = 0  # gateway or nginx workers (0: direct)
     nginx: str = "nginx"  # nginx rows: their setup; gateway rows: the one compared with
-    rss_load_kib: int | None = None
+
+    def median(self, value: Callable[[Measured], float | None]) -> float | None:
+        values = [v for v in map(value, self.runs) if v is not None]
+        return statistics.median(values) if values else None
+
+
+def _record(rows: dict[str, Row], name: str, measured: Measured, workers: int, nginx: str) -> None:
+    """Add a run to the row ``name`` (made by the first round)."""
+    row = rows.setdefault(name, Row(name, [], workers, nginx))
+    row.runs.append(measured)
 
 
 def snapshot(app: str, failing: str, revision: int, extra_endpoints: int = 0) -> RouteSnapshot:
@@ -221,13 +236,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of the nginx and gateway rows"
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="skip the 10,000-endpoint and overload runs"
     )
     args = parser.parse_args()
     wrk_path = require("wrk", "/usr/bin/wrk")
     nginx_path = require("nginx", "/usr/sbin/nginx")
-    rows: list[Row] = []
-    memory: list[tuple[str, int, int]] = []
+    rows: dict[str, Row] = {}
+    memory: dict[str, tuple[int, int]] = {}  # idle and peak RSS, the highest of the rounds
     with tempfile.TemporaryDirectory(prefix="waypost-bench-") as tmp:
         work = Path(tmp)
         token = work / "token"
@@ -241,57 +259,20 @@ def main() -> None:
             control.start()
             failing.start()
             control.publish(snapshot(app.address, failing.address, 1))
-            print(f"wrk: 1 thread, {args.connections} connections, {args.seconds:g} s per row")
-            rows.append(
-                Row("direct (gunicorn, 2 workers)", run(wrk_path, f"http://{app.address}/", args))
+            print(
+                f"wrk: 1 thread, {args.connections} connections, {args.seconds:g} s per row;"
+                f" nginx and gateway rows: {args.rounds} round(s), medians"
             )
-            for workers in (1, 2):
-                for setup, mirror, same_job in NGINX_SETUPS:
-                    proxy = start_nginx(
-                        nginx_path,
-                        app.address,
-                        workers,
-                        work / f"nginx{workers}-{setup.replace(' ', '')}",
-                        mirror=failing.address if mirror else None,
-                        same_job=same_job,
+            direct = run(wrk_path, f"http://{app.address}/", args)
+            _record(rows, "direct (gunicorn, 2 workers)", direct, 0, "")
+            for _ in range(args.rounds):
+                for workers in (1, 2):
+                    _nginx_rows(
+                        nginx_path, wrk_path, app.address, failing, workers, work, args, rows
                     )
-                    try:
-                        url = f"http://{proxy.address}/{APP}/"
-                        measured = run(
-                            wrk_path,
-                            url,
-                            args,
-                            proxy=proxy.process.pid,
-                            mirror=failing if mirror else None,
-                        )
-                        rows.append(Row(f"{setup}, {workers} worker(s)", measured, workers, setup))
-                    finally:
-                        proxy.stop()
-            for workers in (1, 2):
-                with gateway(control, token, work, workers) as gw:
-                    idle = rss_kib(gw.pid)
-                    peak = 0
-                    for name in ("version URL", "alias, 2-way split", "alias + failing mirror"):
-                        mirrored = name == "alias + failing mirror"
-                        with peak_rss(gw.pid) as sampled:
-                            measured = run(
-                                wrk_path,
-                                f"{gw.url}/{URLS[name]}/",
-                                args,
-                                proxy=gw.pid,
-                                mirror=failing if mirrored else None,
-                            )
-                        peak = max(peak, sampled[0])
-                        rows.append(
-                            Row(
-                                f"gateway {workers}w: {name}",
-                                measured,
-                                workers,
-                                "nginx + mirror" if mirrored else "nginx",
-                                sampled[0],
-                            )
-                        )
-                    memory.append((f"gateway, {workers} worker(s)", idle, peak))
+                    _gateway_rows(
+                        control, token, work, wrk_path, failing, workers, args, rows, memory
+                    )
             sizes = (1000,) if args.quick else (1000, 10_000)
             for size in sizes:
                 control.publish(snapshot(app.address, failing.address, 1 + size, size))
@@ -300,10 +281,8 @@ def main() -> None:
                     key = f"acme/scale{(size // 2) % 100}/model{size // 2}/1/web"
                     with peak_rss(gw.pid) as sampled:
                         measured = run(wrk_path, f"{gw.url}/{key}/", args, proxy=gw.pid)
-                    rows.append(
-                        Row(f"gateway 1w: {size:,} endpoints", measured, 1, "nginx", sampled[0])
-                    )
-                    memory.append((f"gateway, 1 worker, {size:,} endpoints", idle, sampled[0]))
+                    _record(rows, f"gateway 1w: {size:,} endpoints", measured, 1, "nginx")
+                    memory[f"gateway, 1 worker, {size:,} endpoints"] = (idle, sampled[0])
             if not args.quick:
                 control.publish(snapshot(app.address, failing.address, 100_000))
                 with gateway(control, token, work, 2) as gw:
@@ -312,10 +291,8 @@ def main() -> None:
                         measured = run(
                             wrk_path, f"{gw.url}/{CAPPED}/", args, proxy=gw.pid, connections=400
                         )
-                    rows.append(
-                        Row("gateway 2w: capped 8, 400 conns", measured, 2, "nginx", sampled[0])
-                    )
-                    memory.append(("gateway, 2 workers, 10x overload", idle, sampled[0]))
+                    _record(rows, "gateway 2w: capped 8, 400 conns", measured, 2, "nginx")
+                    memory["gateway, 2 workers, 10x overload"] = (idle, sampled[0])
         finally:
             for stop in stoppers:
                 try:
@@ -323,44 +300,143 @@ def main() -> None:
                 except Exception as exc:
                     print(f"  (cleanup: {exc!r})")
             if rows:  # also when a run failed: the rows measured before it
-                _print(rows, memory)
+                _print(list(rows.values()), memory)
 
 
-def _print(rows: list[Row], memory: list[tuple[str, int, int]]) -> None:
-    direct = rows[0].run.result
-    nginx = {(r.nginx, r.workers): r.run.result for r in rows if r.name.startswith("nginx")}
+def _nginx_rows(
+    nginx_path: str,
+    wrk_path: str,
+    app: str,
+    failing: Failing,
+    workers: int,
+    work: Path,
+    args: argparse.Namespace,
+    rows: dict[str, Row],
+) -> None:
+    """One round of nginx's setups with ``workers`` workers, each a fresh nginx."""
+    for setup, mirror, same_job in NGINX_SETUPS:
+        proxy = start_nginx(
+            nginx_path,
+            app,
+            workers,
+            work / f"nginx{workers}-{setup.replace(' ', '')}-{time.monotonic_ns()}",
+            mirror=failing.address if mirror else None,
+            same_job=same_job,
+        )
+        try:
+            measured = run(
+                wrk_path,
+                f"http://{proxy.address}/{APP}/",
+                args,
+                proxy=proxy.process.pid,
+                mirror=failing if mirror else None,
+            )
+            _record(rows, f"{setup}, {workers} worker(s)", measured, workers, setup)
+        finally:
+            proxy.stop()
+
+
+def _gateway_rows(
+    control: FakeControlPlane,
+    token: Path,
+    work: Path,
+    wrk_path: str,
+    failing: Failing,
+    workers: int,
+    args: argparse.Namespace,
+    rows: dict[str, Row],
+    memory: dict[str, tuple[int, int]],
+) -> None:
+    """One round of the gateway's rows with ``workers`` workers, on a fresh gateway."""
+    with gateway(control, token, work, workers) as gw:
+        idle = rss_kib(gw.pid)
+        peak = 0
+        for name in ("version URL", "alias, 2-way split", "alias + failing mirror"):
+            mirrored = name == "alias + failing mirror"
+            with peak_rss(gw.pid) as sampled:
+                measured = run(
+                    wrk_path,
+                    f"{gw.url}/{URLS[name]}/",
+                    args,
+                    proxy=gw.pid,
+                    mirror=failing if mirrored else None,
+                )
+            peak = max(peak, sampled[0])
+            base = "nginx + mirror" if mirrored else "nginx"
+            _record(rows, f"gateway {workers}w: {name}", measured, workers, base)
+    key = f"gateway, {workers} worker(s)"
+    before = memory.get(key, (0, 0))
+    memory[key] = (max(before[0], idle), max(before[1], peak))
+
+
+def _print(rows: list[Row], memory: dict[str, tuple[int, int]]) -> None:
+    direct = rows[0].median(_rps) or 1.0
+    nginx = {(r.nginx, r.workers): r for r in rows if r.name.startswith("nginx")}
     print()
     header = (
         f"{'path':<40} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
-        f" {'/direct':>8} {'/nginx rps':>10} {'/nginx p99':>10} {'/bare rps':>9}"
-        f" {'/bare p99':>9} {'cpu us/req':>10} {'mirrored':>8}"
+        f" {'/direct':>8} {'/nginx rps':>10} {'(rounds)':>11} {'/nginx p99':>10}"
+        f" {'/bare rps':>9} {'/bare p99':>9} {'cpu us/req':>10} {'mirrored':>8}"
     )
     print(header)
     print("-" * len(header))
     for row in rows:
-        r = row.run.result
         gateway = row.name.startswith("gateway")
         vs = nginx.get((row.nginx, row.workers)) if gateway else None
         bare = nginx.get(("nginx, bare", row.workers)) if gateway else None
-        cpu = f"{row.run.cpu_us:.1f}" if row.run.cpu_us is not None else ""
-        mirrored = f"{row.run.mirrored:.0%}" if row.run.mirrored is not None else ""
+        rps = row.median(_rps) or 0.0
+        cpu = row.median(lambda m: m.cpu_us)
+        mirrored = row.median(lambda m: m.mirrored)
+        errors = sum(m.result.errors for m in row.runs)
         print(
-            f"{row.name:<40} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.errors:>7}"
-            f" {r.rps / direct.rps:>8.2f} {_ratios(r, vs, 10)} {_ratios(r, bare, 9)}"
-            f" {cpu:>10} {mirrored:>8}"
+            f"{row.name:<40} {rps:>9.0f} {row.median(_p50) or 0:>8.2f}"
+            f" {row.median(_p99) or 0:>8.2f} {errors:>7} {rps / direct:>8.2f}"
+            f" {_cell(row, vs, _rps, 10)} {_spread(row, vs):>11} {_cell(row, vs, _p99, 10)}"
+            f" {_cell(row, bare, _rps, 9)} {_cell(row, bare, _p99, 9)}"
+            f" {'' if cpu is None else f'{cpu:.1f}':>10}"
+            f" {'' if mirrored is None else f'{mirrored:.0%}':>8}"
         )
     print()
     print(f"{'gateway memory (RSS, all processes)':<40} {'idle MiB':>9} {'load MiB':>9}")
-    for name, idle, peak in memory:
+    for name, (idle, peak) in memory.items():
         print(f"{name:<40} {idle / 1024:>9.1f} {peak / 1024:>9.1f}")
 
 
-def _ratios(result: WrkResult, base: WrkResult | None, width: int) -> str:
-    """requests/s and p99 of ``result`` over those of ``base`` (blank without one)."""
+def _rps(m: Measured) -> float:
+    return m.result.rps
+
+
+def _p50(m: Measured) -> float:
+    return m.result.p50_ms
+
+
+def _p99(m: Measured) -> float:
+    return m.result.p99_ms
+
+
+def _ratios(row: Row, base: Row, value: Callable[[Measured], float]) -> list[float]:
+    """``row``'s runs over ``base``'s, round by round (a row outside the rounds: over
+    each of ``base``'s runs)."""
+    if len(row.runs) == len(base.runs):
+        pairs = list(zip(row.runs, base.runs, strict=True))
+    else:
+        pairs = [(run, other) for run in row.runs for other in base.runs]
+    return [value(a) / value(b) for a, b in pairs]
+
+
+def _cell(row: Row, base: Row | None, value: Callable[[Measured], float], width: int) -> str:
+    """The median ratio of ``value`` to ``base`` (blank without one)."""
     if base is None:
-        return f"{'':>{width}} {'':>{width}}"
-    rps, p99 = result.rps / base.rps, result.p99_ms / base.p99_ms
-    return f"{rps:>{width}.2f} {p99:>{width}.2f}"
+        return f"{'':>{width}}"
+    return f"{statistics.median(_ratios(row, base, value)):>{width}.2f}"
+
+
+def _spread(row: Row, base: Row | None) -> str:
+    """The lowest and highest requests/s ratio of the rounds."""
+    if base is None or len(base.runs) < 2:
+        return ""
+    ratios = _ratios(row, base, _rps)
+    return f"{min(ratios):.2f}-{max(ratios):.2f}"
 
 
 if __name__ == "__main__":
