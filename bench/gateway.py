@@ -18,6 +18,8 @@ fixed connections, keep-alive, loopback, fixed duration) loads, in turn:
   control plane: a version URL; an alias with a 2-way split (two targets, same app);
   an alias with a mirror whose replica answers 500 at once (the worst mirror: every
   request costs a copy); request logs on (to a file) and metrics on, as in production;
+- POSTs of a prediction-sized JSON body (``PREDICTION``, which the app reads) to the
+  version URL, through the gateway and through nginx doing the same job (a wrk script);
 - the gateway (1 worker) with 1,000 and 10,000 endpoints in its table;
 - 10x overload: 2 workers, a target capped at 8 concurrent requests per gateway and
   a queue of 100, under 400 connections (memory must stay bounded; most get 503).
@@ -73,6 +75,8 @@ from waypost.model.routes import RouteSnapshot
 APP = "acme/bench/hello/1/web"
 APP_B = "acme/bench/hello/2/web"
 MIRROR = "acme/bench/shadow/1/web"
+#: The body of the POST rows (and of ``bench.gateway_cpu --post``): a prediction's input.
+PREDICTION = b'{"inputs": [[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]], "parameters": {"top_k": 5}}'
 CAPPED = "acme/bench/capped/1/web"
 URLS = {
     "version URL": APP,
@@ -190,17 +194,34 @@ def gateway(
             print(f"  (gateway exited with {code}; see {process.stderr_path})")
 
 
-def wrk(wrk_path: str, url: str, *, connections: int, seconds: float) -> WrkResult:
+def wrk(
+    wrk_path: str, url: str, *, connections: int, seconds: float, script: Path | None = None
+) -> WrkResult:
     """``bench.procs.wrk``, reading the percentiles only from wrk's "Latency Distribution"
     lines: the shared parser can take the ``+/- Stdev`` column of the ``Req/Sec`` line
-    (say ``72.50%``) for the 50th percentile and fail."""
+    (say ``72.50%``) for the 50th percentile and fail. ``script``: wrk's Lua script
+    (``post_script``)."""
     argv = [wrk_path, "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", url]
+    if script is not None:
+        argv[1:1] = ["-s", str(script)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=True)
     head, _, distribution = done.stdout.partition("Latency Distribution")
     percentiles = re.findall(r"(?m)^\s*\d+%\s+\S+$", distribution)
     # The summary lines (requests/sec, socket errors, non-2xx) come after the distribution.
     rest = re.sub(r"(?m)^\s*\d+%\s+\S+$", "", distribution)
     return parse_wrk("\n".join(percentiles) + "\n" + head.replace("%", "") + rest)
+
+
+def post_script(work: Path) -> Path:
+    """A wrk script that POSTs ``PREDICTION`` as JSON."""
+    lua = (
+        'wrk.method = "POST"\n'
+        f"wrk.body = '{PREDICTION.decode()}'\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+    )
+    path = work / "post.lua"
+    path.write_text(lua)
+    return path
 
 
 def run(
@@ -211,15 +232,16 @@ def run(
     proxy: int | None = None,
     mirror: Failing | None = None,
     connections: int | None = None,
+    script: Path | None = None,
 ) -> Measured:
     """A 1 s warm-up, then the measured run; with ``proxy`` (a PID), the CPU time of it
     and its descendants over the measured run; with ``mirror``, the copies it received."""
     connections = connections or args.connections
-    wrk(wrk_path, url, connections=connections, seconds=1)  # warm up
+    wrk(wrk_path, url, connections=connections, seconds=1, script=script)  # warm up
     time.sleep(0.2)  # the warm-up's last mirror copies land before the count starts
     cpu_before = cpu_seconds(proxy) if proxy is not None else 0.0
     copies_before = mirror.received if mirror is not None else 0
-    result = wrk(wrk_path, url, connections=connections, seconds=args.seconds)
+    result = wrk(wrk_path, url, connections=connections, seconds=args.seconds, script=script)
     cpu_after = cpu_seconds(proxy) if proxy is not None else 0.0
     time.sleep(0.2)  # and so do the measured run's
     copies = mirror.received - copies_before if mirror is not None else 0
@@ -263,6 +285,7 @@ def main() -> None:
                 f"wrk: 1 thread, {args.connections} connections, {args.seconds:g} s per row;"
                 f" nginx and gateway rows: {args.rounds} round(s), medians"
             )
+            args.post_script = post_script(work)
             direct = run(wrk_path, f"http://{app.address}/", args)
             _record(rows, "direct (gunicorn, 2 workers)", direct, 0, "")
             for _ in range(args.rounds):
@@ -324,14 +347,13 @@ def _nginx_rows(
             same_job=same_job,
         )
         try:
-            measured = run(
-                wrk_path,
-                f"http://{proxy.address}/{APP}/",
-                args,
-                proxy=proxy.process.pid,
-                mirror=failing if mirror else None,
-            )
+            url = f"http://{proxy.address}/{APP}/"
+            pid = proxy.process.pid
+            measured = run(wrk_path, url, args, proxy=pid, mirror=failing if mirror else None)
             _record(rows, f"{setup}, {workers} worker(s)", measured, workers, setup)
+            if setup == "nginx":
+                posted = run(wrk_path, url, args, proxy=pid, script=args.post_script)
+                _record(rows, f"nginx, POST, {workers} worker(s)", posted, workers, "nginx, POST")
         finally:
             proxy.stop()
 
@@ -364,6 +386,11 @@ def _gateway_rows(
             peak = max(peak, sampled[0])
             base = "nginx + mirror" if mirrored else "nginx"
             _record(rows, f"gateway {workers}w: {name}", measured, workers, base)
+        with peak_rss(gw.pid) as sampled:
+            url = f"{gw.url}/{APP}/"
+            posted = run(wrk_path, url, args, proxy=gw.pid, script=args.post_script)
+        peak = max(peak, sampled[0])
+        _record(rows, f"gateway {workers}w: version URL, POST", posted, workers, "nginx, POST")
     key = f"gateway, {workers} worker(s)"
     before = memory.get(key, (0, 0))
     memory[key] = (max(before[0], idle), max(before[1], peak))
@@ -383,7 +410,10 @@ def _print(rows: list[Row], memory: dict[str, tuple[int, int]]) -> None:
     for row in rows:
         gateway = row.name.startswith("gateway")
         vs = nginx.get((row.nginx, row.workers)) if gateway else None
-        bare = nginx.get(("nginx, bare", row.workers)) if gateway else None
+        # A POST row has no bare counterpart: bare nginx is measured with GETs only.
+        bare = (
+            nginx.get(("nginx, bare", row.workers)) if gateway and "POST" not in row.nginx else None
+        )
         rps = row.median(_rps) or 0.0
         cpu = row.median(lambda m: m.cpu_us)
         mirrored = row.median(lambda m: m.mirrored)

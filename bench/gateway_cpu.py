@@ -28,7 +28,7 @@ from typing import TextIO
 import httptools
 import uvloop
 
-from bench.gateway import APP, snapshot
+from bench.gateway import APP, PREDICTION, snapshot
 from waypost.gateway.core.table import RouteTable
 from waypost.gateway.h1server import H1Server
 from waypost.gateway.requestlog import RequestLog
@@ -41,10 +41,6 @@ _ANSWER = (
     b"Connection: keep-alive\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\n"
     b"Hello, world!"
 )
-
-
-#: ``--post``: a prediction-sized JSON body.
-_BODY = b'{"inputs": [[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]], "parameters": {"top_k": 5}}'
 
 
 class _Replica(asyncio.Protocol):
@@ -90,7 +86,7 @@ async def _load(port: int, path: str, requests: int, connections: int, post: boo
     head = f"HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: bench\r\n"
     if post:
         sent = f"POST {path} {head}Content-Type: application/json\r\n"
-        request = f"{sent}Content-Length: {len(_BODY)}\r\n\r\n".encode() + _BODY
+        request = f"{sent}Content-Length: {len(PREDICTION)}\r\n\r\n".encode() + PREDICTION
     else:
         request = f"GET {path} {head}\r\n".encode()
     left, done = [requests], loop.create_future()
@@ -143,7 +139,7 @@ async def _main(args: argparse.Namespace, null: TextIO) -> None:
     finally:
         gateway.close()
         replica.close()
-    kind = f"POSTs of {len(_BODY)} bytes" if args.post else "GETs"
+    kind = f"POSTs of {len(PREDICTION)} bytes" if args.post else "GETs"
     print(f"{args.requests} {kind}, {args.connections} connections, one process\n")
     print(f"{'path':<28}{'CPU us/req':>12}{'req/s':>10}")
     print(f"{'direct':<28}{direct[0]:>12.1f}{direct[1]:>10.0f}")

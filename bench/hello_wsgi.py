@@ -9,6 +9,8 @@ BODY = b'{"hello": "world"}'
 
 
 def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    if environ.get("CONTENT_LENGTH"):
+        environ["wsgi.input"].read()  # a prediction's input, read as a model server would
     start_response(
         "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(BODY)))]
     )
