@@ -142,6 +142,10 @@ class SinkSet:
         self._senders: dict[LogSink, _Sender] = {}
         self._by_project: dict[str, tuple[_Sender, ...]] = {}
 
+    def wants(self, project: str) -> bool:
+        """Whether ``project`` has a sink (its lines are offered as they are written)."""
+        return project in self._by_project
+
     def offer(self, project: str, line: str) -> None:
         senders = self._by_project.get(project)
         if senders:

@@ -144,11 +144,16 @@ def test_sink_dropped_line() -> None:
 
 
 class Collect:
-    def __init__(self) -> None:
+    def __init__(self, projects: frozenset[str] = frozenset({"acme/shop"})) -> None:
+        self.projects = projects
         self.lines: list[tuple[str, str]] = []
 
+    def wants(self, project: str) -> bool:
+        return project in self.projects
+
     def offer(self, project: str, line: str) -> None:
-        self.lines.append((project, line))
+        if project in self.projects:  # as SinkSet: a project without sinks is dropped
+            self.lines.append((project, line))
 
 
 def test_writer_batches_lines_and_offers_project_lines_to_sinks() -> None:
@@ -168,6 +173,26 @@ def test_writer_batches_lines_and_offers_project_lines_to_sinks() -> None:
     # A line with no project (no route matched) goes to no sink.
     assert [project for project, _ in sinks.lines] == ["acme/shop"] * 3
     assert [json.loads(line)["kind"] for _, line in sinks.lines] == ["request", "mirror", "request"]
+
+
+def test_lines_keep_their_order_whether_formatted_at_once_or_at_the_flush() -> None:
+    """A project without a sink has its request lines formatted at the flush, from the
+    records; one with a sink, at once: the output is the same lines, in order."""
+    out = io.StringIO()
+    sinks = Collect(frozenset({"acme/other"}))
+    log = RequestLog(out, sinks=sinks, time_text=lambda: TIME, max_buffered=100)
+    other = served()
+    other.project = "acme/other"
+    records = [served(), other, RequestRecord("no-route", "GET", "/x", status=404), served()]
+    for latency, record in enumerate(records):
+        log.request(record, float(latency))
+    log.mirror(mirror_record(outcome="dropped"))
+    log.flush()
+    lines = out.getvalue().splitlines()
+    expected = [request_line(r, TIME, float(n)) for n, r in enumerate(records)]
+    assert lines[:4] == expected
+    assert json.loads(lines[4])["kind"] == "mirror"
+    assert sinks.lines == [("acme/other", expected[1])]
 
 
 def test_a_closed_stream_never_fails_a_request() -> None:
