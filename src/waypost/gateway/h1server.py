@@ -702,17 +702,15 @@ class _Connection(asyncio.Protocol):
         self._parsing = None
         if self._lingering:
             self.close()
-        elif request is not None:
-            was_dispatched = request.content.complete or (
-                request.body_exists and request is not self._deferred
-            )
+        elif request is not None and request is self._deferred:
             request.content.feed_eof()
-            if request is self._deferred:
-                self._dispatch_deferred()
-            elif not was_dispatched:
-                parser = self._parser
-                if parser is not None and not parser.should_upgrade():
-                    self._dispatch(request)
+            self._dispatch_deferred()  # its body came whole with its head
+        elif request is not None:
+            was_dispatched = request.content.complete or request.body_exists
+            request.content.feed_eof()
+            parser = self._parser
+            if not was_dispatched and parser is not None and not parser.should_upgrade():
+                self._dispatch(request)
 
     # -- requests --------------------------------------------------------------------
 
